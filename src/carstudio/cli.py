@@ -1,0 +1,130 @@
+"""The `carstudio` command: serve the app, make one image, print a CSV template."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from carstudio.config import Settings
+from carstudio.errors import CarStudioError, GenerationError, InvalidInput
+from carstudio.spec import AspectRatio, Background, CarSpec
+
+app = typer.Typer(
+    help="Car Studio: photographic car images, one at a time or fifty from a CSV.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """One line on stderr, then exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        fail(f"the settings are not valid: {_first_error(exc)}", EXIT_BAD_INPUT)
+    update = {key: value for key, value in overrides.items() if value is not None}
+    return settings.model_copy(update=update) if update else settings
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(part) for part in err.get("loc", ())) or "car"
+    return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the Car Creation page and the API (default http://127.0.0.1:8000)."""
+    import uvicorn
+
+    from carstudio.logs import configure_logging
+    from carstudio.web.app import create_app
+
+    settings = load_settings(host=host, port=port)
+    configure_logging(settings)
+    try:
+        web = create_app(settings)
+    except CarStudioError as exc:
+        fail(exc.message, EXIT_BAD_INPUT)
+    mode = "offline preview" if settings.provider_name == "preview" else settings.model
+    typer.echo(f"Car Studio on http://{settings.host}:{settings.port} ({mode})", err=True)
+    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command()
+def generate(
+    make: Annotated[str, typer.Option(help="Manufacturer, e.g. Toyota.")] = "",
+    model: Annotated[str, typer.Option(help="Model name, e.g. Corolla.")] = "",
+    body_style: Annotated[str, typer.Option(help="e.g. sedan, SUV, hatchback.")] = "",
+    trim: Annotated[str, typer.Option(help="e.g. XSE.")] = "",
+    year: Annotated[str, typer.Option(help="Model year, four digits.")] = "",
+    color: Annotated[str, typer.Option(help="Paint colour, e.g. pearl white.")] = "",
+    background: Annotated[Background, typer.Option(case_sensitive=False)] = Background.WHITE,
+    aspect_ratio: Annotated[AspectRatio, typer.Option()] = AspectRatio.SQUARE,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the image.")] = Path(
+        "car.png"
+    ),
+) -> None:
+    """Generate one car image and write it to a file."""
+    from carstudio.generation import Studio
+
+    try:
+        spec = CarSpec(
+            make=make,
+            model=model,
+            body_style=body_style,
+            trim=trim,
+            year=year,
+            color=color,
+            background=background,
+            aspect_ratio=aspect_ratio,
+        )
+    except ValidationError as exc:
+        fail(_first_error(exc), EXIT_BAD_INPUT)
+    settings = load_settings()
+    try:
+        studio = Studio(settings)
+        try:
+            image = studio.generate(spec)
+        finally:
+            studio.close()
+    except GenerationError as exc:
+        fail(exc.message)
+    except CarStudioError as exc:
+        fail(exc.message, EXIT_BAD_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILED)
+    if output.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
+        output = output.with_name(output.name + image.path.suffix)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(image.path, output)
+    typer.echo(
+        f"{output} ({image.width}x{image.height}, {image.model}, {image.elapsed_ms / 1000:.1f} s)"
+    )
+
+
+@app.command()
+def template() -> None:
+    """Print an example batch CSV with every column."""
+    from carstudio.intake import template_csv
+
+    sys.stdout.write(template_csv())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,117 @@
+"""Car Studio's settings: one object, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PUBLIC_REPLICATE_URL = "https://api.replicate.com"
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn. Environment names are given in each field's alias."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CARSTUDIO_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    replicate_api_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REPLICATE_API_TOKEN", "CARSTUDIO_REPLICATE_API_TOKEN"),
+        description="Replicate API token (r8_...). Without it the offline preview provider is used.",
+    )
+    replicate_base_url: str = Field(
+        default=PUBLIC_REPLICATE_URL,
+        validation_alias=AliasChoices("REPLICATE_BASE_URL", "CARSTUDIO_REPLICATE_BASE_URL"),
+        description="Root of the Replicate API, without /v1; point it at any compatible server.",
+    )
+    model: str = Field(
+        default="google/imagen-3",
+        description="CARSTUDIO_MODEL: the image model, one of the supported models table.",
+    )
+    provider: Literal["auto", "replicate", "preview"] = Field(
+        default="auto",
+        description="CARSTUDIO_PROVIDER: auto picks replicate when a token is set, else preview.",
+    )
+    safety_filter_level: Literal[
+        "block_low_and_above", "block_medium_and_above", "block_only_high"
+    ] = Field(default="block_only_high", description="CARSTUDIO_SAFETY_FILTER_LEVEL.")
+    data_dir: Path = Field(
+        default=Path("data"), description="CARSTUDIO_DATA_DIR: where everything Car Studio writes lives."
+    )
+    prompts_file: Path | None = Field(
+        default=None,
+        description="CARSTUDIO_PROMPTS_FILE: an editable copy of the prompt templates (TOML).",
+    )
+    host: str = Field(default="127.0.0.1", description="CARSTUDIO_HOST.")
+    port: int = Field(default=8000, ge=1, le=65535, description="CARSTUDIO_PORT.")
+    http_timeout: float = Field(
+        default=30.0, gt=0, description="CARSTUDIO_HTTP_TIMEOUT: seconds per request to Replicate."
+    )
+    wait_seconds: int = Field(
+        default=60, ge=1, le=60, description="CARSTUDIO_WAIT_SECONDS: the Prefer: wait hold."
+    )
+    poll_interval: float = Field(
+        default=1.0, gt=0, description="CARSTUDIO_POLL_INTERVAL: seconds between status polls."
+    )
+    prediction_deadline: float = Field(
+        default=300.0,
+        gt=0,
+        description="CARSTUDIO_PREDICTION_DEADLINE: seconds before an image is cancelled.",
+    )
+    concurrency: int = Field(
+        default=3, ge=1, le=50, description="CARSTUDIO_CONCURRENCY: images in flight, server-wide."
+    )
+    retention_hours: float = Field(
+        default=6.0, gt=0, description="CARSTUDIO_RETENTION_HOURS: how long images and ZIPs stay."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="CARSTUDIO_DATABASE_URL: SQLAlchemy URL; default a SQLite file in the data dir.",
+    )
+    queue_url: str | None = Field(
+        default=None,
+        description="CARSTUDIO_QUEUE_URL: huey storage; default a SQLite file in the data dir.",
+    )
+
+    @field_validator("replicate_base_url")
+    @classmethod
+    def _strip_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value.endswith("/v1"):
+            value = value[: -len("/v1")]
+        return value
+
+    @property
+    def provider_name(self) -> Literal["replicate", "preview"]:
+        if self.provider == "auto":
+            return "replicate" if self.token else "preview"
+        return self.provider
+
+    @property
+    def token(self) -> str | None:
+        if self.replicate_api_token is None:
+            return None
+        return self.replicate_api_token.get_secret_value().strip() or None
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.images_dir, self.downloads_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,90 @@
+"""Car Studio's domain errors. Each carries a sentence a person understands; the web layer
+maps them to HTTP statuses in one place (`carstudio.web.errors`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class CarStudioError(Exception):
+    """Base of every error Car Studio reports to a person."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class InvalidInput(CarStudioError):
+    """The request or file cannot be used as given."""
+
+
+class TooLarge(InvalidInput):
+    """The upload is bigger than Car Studio accepts."""
+
+
+class NotFound(CarStudioError):
+    """No such job, image or file."""
+
+
+class Expired(CarStudioError):
+    """It existed, but its files were removed after the retention period."""
+
+
+class Conflict(CarStudioError):
+    """The action does not fit the current state (e.g. retrying a running batch)."""
+
+
+class ConfigurationError(CarStudioError):
+    """The operator's settings cannot work; the message names the setting."""
+
+
+class Failure(StrEnum):
+    """Why a generation failed, in terms that decide what happens next."""
+
+    UNAUTHENTICATED = "unauthenticated"
+    INSUFFICIENT_CREDIT = "insufficient_credit"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    INVALID_INPUT = "invalid_input"
+    SAFETY = "safety"
+    MODEL_FAILED = "model_failed"
+    CANCELED = "canceled"
+    DEADLINE = "deadline"
+    RATE_LIMITED = "rate_limited"
+    TRANSIENT = "transient"
+    BAD_OUTPUT = "bad_output"
+
+
+RETRYABLE = frozenset({Failure.RATE_LIMITED, Failure.TRANSIENT, Failure.BAD_OUTPUT})
+"""Faults worth one more attempt: the next try may well succeed."""
+
+FATAL_FOR_BATCH = frozenset(
+    {Failure.UNAUTHENTICATED, Failure.INSUFFICIENT_CREDIT, Failure.MODEL_UNAVAILABLE}
+)
+"""Faults that every remaining row would hit too: stop the batch instead of paying to learn it."""
+
+
+class GenerationError(CarStudioError):
+    """The image provider could not make this image."""
+
+    def __init__(
+        self,
+        failure: Failure,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        prediction_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.retry_after = retry_after
+        self.prediction_id = prediction_id
+
+    @property
+    def retryable(self) -> bool:
+        return self.failure in RETRYABLE
+
+    @property
+    def fatal_for_batch(self) -> bool:
+        return self.failure in FATAL_FOR_BATCH

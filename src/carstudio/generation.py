@@ -1,0 +1,120 @@
+"""Making one image: prompt, provider steps, and where the result is kept.
+
+`run_prediction` is shared by single images and batch rows; its callbacks let the batch engine
+record each step (the prediction id above all) before the next one starts.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from carstudio.config import Settings
+from carstudio.errors import NotFound
+from carstudio.naming import image_stem
+from carstudio.prompts import PromptBook, load_prompt_book
+from carstudio.providers import Prediction, Provider, StoredImage, build_provider
+from carstudio.spec import CarSpec
+
+_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def run_prediction(
+    provider: Provider,
+    *,
+    prompt: str,
+    spec: CarSpec,
+    dest: Path,
+    deadline: float,
+    prediction_id: str | None = None,
+    on_created: Callable[[Prediction], None] | None = None,
+    on_downloading: Callable[[Prediction], None] | None = None,
+) -> tuple[Prediction, StoredImage]:
+    """Create (or resume `prediction_id`), wait, and store the image at `dest` plus suffix."""
+    if prediction_id is None:
+        prediction = provider.create(prompt=prompt, spec=spec)
+        if on_created is not None:
+            on_created(prediction)
+    else:
+        prediction = provider.get(prediction_id)
+    prediction = provider.wait(prediction, deadline=deadline)
+    if on_downloading is not None:
+        on_downloading(prediction)
+    return prediction, provider.download(prediction, dest)
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    id: str
+    path: Path
+    media_type: str
+    prompt: str
+    model: str
+    provider: str
+    elapsed_ms: int
+    width: int
+    height: int
+    spec: CarSpec
+
+
+class Studio:
+    """Car Studio's engine for single images: the settings, prompts and provider in force."""
+
+    def __init__(self, settings: Settings, provider: Provider | None = None) -> None:
+        self.settings = settings
+        self.prompts: PromptBook = load_prompt_book(settings.prompts_file)
+        self.provider: Provider = provider or build_provider(settings, self.prompts)
+        settings.ensure_dirs()
+
+    @property
+    def single_dir(self) -> Path:
+        return self.settings.images_dir / "single"
+
+    def generate(self, spec: CarSpec) -> GeneratedImage:
+        """Make one image now and keep it in the data directory."""
+        started = time.monotonic()
+        image_id = uuid.uuid4().hex
+        prompt = self.prompts.build(spec)
+        _, stored = run_prediction(
+            self.provider,
+            prompt=prompt,
+            spec=spec,
+            dest=self.single_dir / image_id / image_stem(spec),
+            deadline=started + self.settings.prediction_deadline,
+        )
+        width, height = image_size(stored)
+        return GeneratedImage(
+            id=image_id,
+            path=stored.path,
+            media_type=stored.media_type,
+            prompt=prompt,
+            model=self.provider.model,
+            provider=self.provider.name,
+            elapsed_ms=round((time.monotonic() - started) * 1000),
+            width=width,
+            height=height,
+            spec=spec,
+        )
+
+    def single_image(self, image_id: str, name: str) -> Path:
+        """The stored file of a single image, found by listing its folder, never by joining input."""
+        if _IMAGE_ID.fullmatch(image_id):
+            folder = self.single_dir / image_id
+            for path in folder.glob("*") if folder.is_dir() else ():
+                if path.name == name and path.suffix in {".png", ".jpg", ".webp"}:
+                    return path
+        raise NotFound("There is no such image; images are kept for a few hours.")
+
+    def close(self) -> None:
+        self.provider.close()
+
+
+def image_size(stored: StoredImage) -> tuple[int, int]:
+    with Image.open(stored.path) as image:
+        return image.size

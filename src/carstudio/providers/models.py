@@ -1,0 +1,77 @@
+"""The image models Car Studio can drive on Replicate, and the inputs each one accepts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from carstudio.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class ImageModel:
+    name: str
+    label: str
+    inputs: frozenset[str]
+    retiring: bool = False
+    """Google has announced this model's shutdown; its replacement is the nano-banana family."""
+
+    def build_input(
+        self, *, prompt: str, aspect_ratio: str, negative_prompt: str, safety_filter_level: str
+    ) -> dict[str, Any]:
+        """The `input` object for a prediction, holding only the keys this model takes."""
+        wanted: dict[str, Any] = {
+            "prompt": prompt,
+            "aspect_ratio": aspect_ratio,
+            "negative_prompt": negative_prompt,
+            "safety_filter_level": safety_filter_level,
+            "output_format": "png",
+        }
+        return {key: value for key, value in wanted.items() if key in self.inputs and value}
+
+
+_IMAGEN4 = frozenset({"prompt", "aspect_ratio", "safety_filter_level", "output_format"})
+
+MODELS: dict[str, ImageModel] = {
+    m.name: m
+    for m in (
+        ImageModel(
+            "google/imagen-3",
+            "Imagen 3",
+            frozenset({"prompt", "aspect_ratio", "negative_prompt", "safety_filter_level"}),
+            retiring=True,
+        ),
+        ImageModel(
+            "google/imagen-3-fast",
+            "Imagen 3 Fast",
+            frozenset({"prompt", "aspect_ratio", "safety_filter_level"}),
+            retiring=True,
+        ),
+        ImageModel("google/imagen-4", "Imagen 4", _IMAGEN4, retiring=True),
+        ImageModel("google/imagen-4-fast", "Imagen 4 Fast", _IMAGEN4, retiring=True),
+        ImageModel("google/imagen-4-ultra", "Imagen 4 Ultra", _IMAGEN4, retiring=True),
+        ImageModel(
+            "google/nano-banana",
+            "Nano Banana (Gemini 2.5 Flash Image)",
+            frozenset({"prompt", "aspect_ratio", "output_format"}),
+        ),
+        ImageModel(
+            "google/nano-banana-pro",
+            "Nano Banana Pro (Gemini 3 Pro Image)",
+            frozenset({"prompt", "aspect_ratio", "output_format", "safety_filter_level"}),
+        ),
+    )
+}
+
+REPLACEMENT = "google/nano-banana"
+
+
+def get_model(name: str) -> ImageModel:
+    """The supported model called `name`, or a ConfigurationError naming the setting."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(MODELS)
+        raise ConfigurationError(
+            f"CARSTUDIO_MODEL={name!r} is not a supported model; choose one of {known}."
+        ) from None

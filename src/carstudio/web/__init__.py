@@ -1,0 +1,1 @@
+"""Car Studio's web layer: the Car Creation page and the JSON API, both thin."""

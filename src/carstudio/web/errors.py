@@ -1,0 +1,112 @@
+"""The one place where Car Studio's errors become HTTP answers: `{error, details}` with a 4xx."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carstudio.errors import (
+    CarStudioError,
+    ConfigurationError,
+    Conflict,
+    Expired,
+    Failure,
+    GenerationError,
+    NotFound,
+    TooLarge,
+)
+
+log = logging.getLogger(__name__)
+
+_GENERATION_STATUS = {
+    Failure.SAFETY: 422,
+    Failure.INVALID_INPUT: 422,
+    Failure.RATE_LIMITED: 429,
+    Failure.DEADLINE: 504,
+}
+_STATUS_WORDS = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept that method.",
+    413: "The upload is too large.",
+    415: "This content type is not accepted.",
+}
+
+
+def status_for(error: CarStudioError) -> int:
+    if isinstance(error, GenerationError):
+        return _GENERATION_STATUS.get(error.failure, 502)
+    for cls, status in (
+        (TooLarge, 413),
+        (NotFound, 404),
+        (Expired, 410),
+        (Conflict, 409),
+        (ConfigurationError, 503),
+    ):
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def error_body(message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list as `{field, message}` items in plain words."""
+    details = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        field = ".".join(loc) or "make"
+        message = str(err.get("msg", "is not valid"))
+        message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err.get("type") == "extra_forbidden":
+            message = f"'{field}' is not a field Car Studio knows"
+        elif err.get("type") == "missing":
+            message = f"{field} is required"
+        elif err.get("type") in {"json_invalid", "model_attributes_type", "dict_type"}:
+            message = "the body must be a JSON object"
+            field = "body"
+        details.append({"field": field, "message": message})
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CarStudioError)
+    async def _domain(_: Request, exc: CarStudioError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("%s: %s", type(exc).__name__, exc.message)
+        return JSONResponse(error_body(exc.message, exc.details), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(list(exc.errors()))
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
+        return JSONResponse(
+            error_body(f"The request is not valid ({summary}).", details), status_code=400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+        if message is None or message in {"Not Found", "Method Not Allowed"}:
+            message = _STATUS_WORDS.get(exc.status_code, "The request could not be handled.")
+        return JSONResponse(
+            error_body(message), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse(
+            error_body("Something went wrong inside Car Studio; the error has been logged."),
+            status_code=500,
+        )
