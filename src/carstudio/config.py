@@ -66,8 +66,24 @@ class Settings(BaseSettings):
     concurrency: int = Field(
         default=3, ge=1, le=50, description="CARSTUDIO_CONCURRENCY: images in flight, server-wide."
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="CARSTUDIO_LEASE_SECONDS: how long a silent worker keeps a row before "
+        "another takes it over.",
+    )
     retention_hours: float = Field(
         default=6.0, gt=0, description="CARSTUDIO_RETENTION_HOURS: how long images and ZIPs stay."
+    )
+    embedded_worker: bool = Field(
+        default=True,
+        description="CARSTUDIO_EMBEDDED_WORKER: run batch rows inside the web process "
+        "(`serve --no-worker` turns it off when separate workers run).",
+    )
+    periodic: bool = Field(
+        default=True,
+        description="CARSTUDIO_PERIODIC: this process sweeps expired leases and cleans up old "
+        "files; keep it on in exactly one process.",
     )
     database_url: str | None = Field(
         default=None,

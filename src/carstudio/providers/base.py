@@ -68,6 +68,12 @@ class Provider(Protocol):
 
     def cancel(self, prediction_id: str) -> None: ...
 
+    def find_created(
+        self, *, prompt: str, spec: CarSpec, since: float, exclude: frozenset[str] = frozenset()
+    ) -> Prediction | None:
+        """The prediction an earlier create for this car made after `since`, if it can be found."""
+        ...
+
     def close(self) -> None: ...
 
 

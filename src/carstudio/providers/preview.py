@@ -80,6 +80,11 @@ class PreviewProvider:
     def cancel(self, prediction_id: str) -> None:
         (self._scratch / f"{Path(prediction_id).name}.png").unlink(missing_ok=True)
 
+    def find_created(
+        self, *, prompt: str, spec: CarSpec, since: float, exclude: frozenset[str] = frozenset()
+    ) -> Prediction | None:
+        return None  # drawing again costs nothing
+
     def close(self) -> None:
         return None
 

@@ -106,7 +106,7 @@ class ReplicateProvider:
             json=payload,
             headers=headers,
             timeout=timeout,
-            recover=lambda: self.find_created(payload["input"], since=since),
+            recover=lambda: self._find_input(payload["input"], since=since),
         )
         if isinstance(response, Prediction):
             return response
@@ -170,7 +170,16 @@ class ReplicateProvider:
     def close(self) -> None:
         self._http.close()
 
-    def find_created(self, input_: dict[str, Any], *, since: dt.datetime) -> Prediction | None:
+    def find_created(
+        self, *, prompt: str, spec: CarSpec, since: float, exclude: frozenset[str] = frozenset()
+    ) -> Prediction | None:
+        """The prediction a lost create made for this car after `since` (epoch seconds), if any."""
+        when = dt.datetime.fromtimestamp(since, dt.UTC)
+        return self._find_input(self.input_for(prompt=prompt, spec=spec), since=when, exclude=exclude)
+
+    def _find_input(
+        self, input_: dict[str, Any], *, since: dt.datetime, exclude: frozenset[str] = frozenset()
+    ) -> Prediction | None:
         """A prediction with exactly this input created after `since`, if Replicate has one.
 
         Used when a create request may have reached Replicate but its answer was lost.
@@ -186,7 +195,11 @@ class ReplicateProvider:
                 return None
             page = response.json()
             for item in page.get("results", []):
-                if item.get("input") == input_ and item.get("model", self.model) == self.model:
+                if (
+                    item.get("input") == input_
+                    and item.get("model", self.model) == self.model
+                    and item.get("id") not in exclude
+                ):
                     return self._prediction(item)
             url, params = page.get("next"), None
         return None

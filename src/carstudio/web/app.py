@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from carstudio import __version__
 from carstudio.config import Settings, get_settings
 from carstudio.generation import Studio
-from carstudio.web import api, pages
+from carstudio.jobs.service import BatchService
+from carstudio.web import api, batch_api, pages
 from carstudio.web.errors import install_error_handlers
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -22,12 +23,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Car Studio app for `settings` (the process settings when omitted)."""
     settings = settings or get_settings()
     studio = Studio(settings)
+    batches = BatchService(settings, studio)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batches.start(workers=settings.embedded_worker, periodic=settings.periodic)
         try:
             yield
         finally:
+            batches.stop()
             studio.close()
 
     app = FastAPI(
@@ -38,8 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.studio = studio
+    app.state.batches = batches
     install_error_handlers(app)
     app.include_router(api.router)
+    app.include_router(batch_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

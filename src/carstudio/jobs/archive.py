@@ -1,0 +1,79 @@
+"""The ZIP a batch ends in: images stored as they are, plus manifest.json and failed_rows.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from carstudio.jobs.states import RowState
+from carstudio.jobs.store import Job, Row
+from carstudio.spec import FIELDS
+
+
+def failed_rows(rows: list[Row]) -> list[dict[str, Any]]:
+    """Every row that did not produce an image, with its reason and its CSV values."""
+    report = []
+    for row in rows:
+        if row.state in (RowState.FAILED.value, RowState.CANCELED.value):
+            entry: dict[str, Any] = {
+                "row": row.row,
+                "reason": row.error or "No reason was recorded.",
+                "status": row.state,
+                "kind": row.failure,
+            }
+            entry |= {field: row.values.get(field, "") for field in FIELDS}
+            if row.prediction_id:
+                entry["predictionId"] = row.prediction_id
+            report.append(entry)
+    return report
+
+
+def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
+    return {
+        "job": job.id,
+        "source": job.source_name,
+        "provider": job.provider,
+        "model": job.model,
+        "total": len(rows),
+        "done": sum(row.state == RowState.DONE.value for row in rows),
+        "failed": sum(row.state != RowState.DONE.value for row in rows),
+        "rows": [
+            {
+                "row": row.row,
+                "file": row.image_name,
+                "status": row.state,
+                "prompt": row.prompt,
+                "model": job.model,
+                "predictionId": row.prediction_id,
+                "seconds": row.seconds,
+                "reason": row.error,
+                "values": row.values,
+            }
+            for row in rows
+        ],
+    }
+
+
+def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Path:
+    """Write the job's ZIP to `dest` atomically. Entry names are the stored file names only."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    job_dir = images_dir / job.id
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for row in rows:
+                if row.state == RowState.DONE.value and row.image_name:
+                    # Names were made from a portable alphabet; basename keeps it that way.
+                    name = Path(row.image_name).name
+                    zf.write(job_dir / name, arcname=name)
+            zf.writestr("manifest.json", json.dumps(manifest(job, rows), indent=2))
+            failures = failed_rows(rows)
+            if failures:
+                zf.writestr("failed_rows.json", json.dumps(failures, indent=2))
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest

@@ -1,0 +1,385 @@
+"""The batch engine's operations: submit, watch, cancel, retry, download, clean up.
+
+Used by the web API and the CLI alike; it knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from huey import crontab
+from PIL import Image
+
+from carstudio.config import Settings
+from carstudio.errors import Conflict, Expired, InvalidInput, NotFound
+from carstudio.generation import Studio
+from carstudio.intake import IntakeReport, read_intake
+from carstudio.jobs import archive
+from carstudio.jobs.leases import new_owner, owner_is_dead
+from carstudio.jobs.queue import EmbeddedConsumer, build_huey, start_consumer
+from carstudio.jobs.states import INVALID_ROW, JobState, RowState
+from carstudio.jobs.store import Job, Row, Store, database_url
+from carstudio.jobs.worker import RowWorker
+from carstudio.naming import unique_stem
+
+log = logging.getLogger(__name__)
+
+_JOB_ID_LENGTH = 32
+THUMB_SIZE = (320, 320)
+
+
+@dataclass(frozen=True)
+class RowStatus:
+    row: int
+    state: str
+    title: str
+    image_name: str | None
+    error: str | None
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    id: str
+    state: str
+    total: int
+    done: int
+    failed: int
+    canceled: int
+    running: int
+    created_at: float
+    finished_at: float | None
+    eta_seconds: float | None
+    zip_ready: bool
+    source_name: str
+    model: str
+    provider: str
+    concurrency: int
+    fatal_error: str | None
+    rows: list[RowStatus] = field(default_factory=list)
+
+    @property
+    def percent(self) -> int:
+        """Finished share, as the API defines it: failed here includes cancelled rows."""
+        return round((self.done + self.failed) / self.total * 100) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.state == JobState.READY.value
+
+
+class BatchService:
+    """One per process: the store, the queue, and (optionally) the workers that drain it."""
+
+    def __init__(self, settings: Settings, studio: Studio) -> None:
+        self.settings = settings
+        self.studio = studio
+        settings.ensure_dirs()
+        self.store = Store(database_url(settings.database_url, settings.data_dir))
+        self.huey = build_huey(settings.queue_url, settings.data_dir)
+        self.owner = new_owner()
+        self.worker = RowWorker(
+            store=self.store,
+            provider=studio.provider,
+            images_dir=self.batch_images_dir,
+            owner=self.owner,
+            lease_seconds=settings.lease_seconds,
+            deadline_seconds=settings.prediction_deadline,
+            on_row_finished=self.finish_if_complete,
+        )
+        self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
+        self.huey.periodic_task(crontab(minute="0"), name="carstudio.cleanup")(self.cleanup)
+        self._consumer: EmbeddedConsumer | None = None
+        self._sweeper: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def batch_images_dir(self) -> Path:
+        return self.settings.images_dir / "batches"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, *, workers: bool = True, periodic: bool = True) -> None:
+        """Re-queue what a previous process left unfinished, then start draining the queue."""
+        self.recover(startup=True)
+        if workers:
+            self._consumer = start_consumer(
+                self.huey, workers=self.settings.concurrency, periodic=periodic
+            )
+        if periodic:
+            self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True, name="sweeper")
+            self._sweeper.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._consumer is not None:
+            self._consumer.stop(graceful=False)
+            self._consumer = None
+        self.store.close()
+
+    def _sweep_loop(self) -> None:
+        interval = max(self.settings.lease_seconds / 2, 0.5)
+        while not self._stopping.wait(interval):
+            try:
+                self.recover(startup=False)
+            except Exception:
+                log.exception("lease sweep failed; it runs again shortly")
+
+    def recover(self, *, startup: bool) -> int:
+        """Re-queue unfinished rows whose holder is gone, and finish jobs left mid-archive.
+
+        At start-up queued rows are re-queued too, in case the queue itself lost them;
+        a row that is queued twice runs once, because a task first claims its row.
+        """
+        self.store.expire_leases(lambda owner: owner_is_dead(owner, self.owner))
+        row_ids = self.store.resumable_rows(include_queued=startup)
+        for row_id in row_ids:
+            self._row_task(row_id)
+        for job_id in self.store.jobs_in(JobState.ARCHIVING):
+            self.store.set_job(job_id, state=JobState.RUNNING.value)
+            self.finish_if_complete(job_id)
+        for job_id in self.store.jobs_in(JobState.RUNNING):
+            self.finish_if_complete(job_id)
+        if row_ids:
+            log.info("re-queued %d unfinished rows", len(row_ids))
+        return len(row_ids)
+
+    # -- intake and submission --------------------------------------------------------------------
+
+    def validate(self, data: bytes) -> IntakeReport:
+        """The intake report for a file; starts nothing and costs nothing."""
+        return read_intake(data)
+
+    def submit(self, data: bytes, *, source_name: str = "", skip_invalid: bool = False) -> str:
+        """Check the file, persist the job and its rows, and queue one task per valid row."""
+        report = read_intake(data)
+        if report.invalid_rows and not skip_invalid:
+            count = len(report.invalid_rows)
+            raise InvalidInput(
+                f"{count} row{'s are' if count != 1 else ' is'} not valid; fix "
+                f"{'them' if count != 1 else 'it'} or choose to skip invalid rows.",
+                [{"row": e.row, "column": e.column, "message": e.message} for e in report.row_errors],
+            )
+        if not report.valid_rows:
+            raise InvalidInput("No row in this file can be generated.")
+        job_id = uuid.uuid4().hex
+        taken: set[str] = set()
+        rows: list[Row] = []
+        for item in report.rows:
+            if item.spec is None:
+                reason = "; ".join(
+                    f"{e.column}: {e.message}" if e.column else e.message for e in item.errors
+                )
+                rows.append(
+                    Row(
+                        job_id=job_id,
+                        row=item.row,
+                        values=item.values,
+                        state=RowState.FAILED.value,
+                        error=reason,
+                        failure=INVALID_ROW,
+                        finished_at=time.time(),
+                    )
+                )
+                continue
+            rows.append(
+                Row(
+                    job_id=job_id,
+                    row=item.row,
+                    values=item.values,
+                    spec=item.spec.model_dump(mode="json"),
+                    prompt=self.studio.prompts.build(item.spec),
+                    stem=unique_stem(item.spec, item.row, taken),
+                )
+            )
+        job = Job(
+            id=job_id,
+            created_at=time.time(),
+            source_name=Path(source_name).name[:255],
+            provider=self.studio.provider.name,
+            model=self.studio.provider.model,
+            total=len(rows),
+            encoding=report.encoding,
+            delimiter=report.delimiter,
+        )
+        self.store.add_job(job, rows)
+        for row in rows:
+            if row.state == RowState.QUEUED.value:
+                self._row_task(row.id)
+        return job_id
+
+    # -- watching ---------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> Job:
+        job = self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None
+        if job is None:
+            raise NotFound("There is no batch with that id.")
+        if job.state == JobState.EXPIRED.value:
+            raise Expired(
+                f"This batch's images and ZIP were removed {self.settings.retention_hours:g} hours "
+                "after it ran; upload the CSV again to make them anew."
+            )
+        return job
+
+    def status(self, job_id: str) -> JobStatus:
+        job = self.job(job_id)
+        rows = self.store.rows(job_id)
+        by_state: dict[str, int] = {}
+        for row in rows:
+            by_state[row.state] = by_state.get(row.state, 0) + 1
+        done = by_state.get(RowState.DONE.value, 0)
+        canceled = by_state.get(RowState.CANCELED.value, 0)
+        failed = by_state.get(RowState.FAILED.value, 0) + canceled
+        remaining = len(rows) - done - failed
+        return JobStatus(
+            id=job.id,
+            state=job.state,
+            total=len(rows),
+            done=done,
+            failed=failed,
+            canceled=canceled,
+            running=remaining - by_state.get(RowState.QUEUED.value, 0),
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            eta_seconds=self._eta(rows, remaining),
+            zip_ready=job.state == JobState.READY.value and job.zip_name is not None,
+            source_name=job.source_name,
+            model=job.model,
+            provider=job.provider,
+            concurrency=self.settings.concurrency,
+            fatal_error=job.fatal_error,
+            rows=[
+                RowStatus(
+                    row=row.row,
+                    state=row.state,
+                    title=_title(row.values),
+                    image_name=row.image_name if row.state == RowState.DONE.value else None,
+                    error=row.error,
+                    seconds=row.seconds,
+                )
+                for row in rows
+            ],
+        )
+
+    def _eta(self, rows: list[Row], remaining: int) -> float | None:
+        """Seconds left: rounds of `concurrency` rows at the mean time of the rows done so far."""
+        if remaining == 0:
+            return 0.0
+        times = [row.seconds for row in rows if row.seconds and row.state == RowState.DONE.value]
+        if not times:
+            return None
+        rounds = math.ceil(remaining / self.settings.concurrency)
+        return round(rounds * sum(times) / len(times), 1)
+
+    def failed_rows(self, job_id: str) -> list[dict[str, Any]]:
+        self.job(job_id)
+        return archive.failed_rows(self.store.rows(job_id))
+
+    def zip_path(self, job_id: str) -> Path:
+        job = self.job(job_id)
+        path = self.settings.downloads_dir / f"{job.id}.zip"
+        if job.state != JobState.READY.value or not path.is_file():
+            raise NotFound("This batch's ZIP is not ready yet; it appears when every row has finished.")
+        return path
+
+    def row_image(self, job_id: str, row_number: int, *, thumbnail: bool = False) -> Path:
+        """A finished row's image (or a small JPEG of it, made on first request)."""
+        job = self.job(job_id)
+        row = next((r for r in self.store.rows(job.id) if r.row == row_number), None)
+        if row is None or row.state != RowState.DONE.value or not row.image_name:
+            raise NotFound(f"Row {row_number} has no image.")
+        path = self.batch_images_dir / job.id / Path(row.image_name).name
+        if not thumbnail:
+            return path
+        thumb = self.settings.data_dir / "thumbs" / job.id / f"{row.row}.jpg"
+        if not thumb.exists():
+            thumb.parent.mkdir(parents=True, exist_ok=True)
+            tmp = thumb.with_suffix(f".{uuid.uuid4().hex[:6]}.part")
+            with Image.open(path) as image:
+                image.draft("RGB", THUMB_SIZE)
+                image = image.convert("RGB")
+                image.thumbnail(THUMB_SIZE)
+                image.save(tmp, format="JPEG", quality=80)
+            tmp.replace(thumb)
+        return thumb
+
+    # -- changing a job ---------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Stop rows that have not started; images already made (or paid for) are kept."""
+        job = self.job(job_id)
+        if job.state != JobState.RUNNING.value:
+            raise Conflict("This batch has already finished; there is nothing to cancel.")
+        self.store.set_job(job.id, canceled=True)
+        self.store.settle_unstarted(
+            job.id, RowState.CANCELED, error="Cancelled before it started.", failure="canceled"
+        )
+        self.finish_if_complete(job.id)
+        return self.status(job.id)
+
+    def retry_failed(self, job_id: str) -> JobStatus:
+        """Run the failed rows again under the same row numbers and names, then rebuild the ZIP."""
+        job = self.job(job_id)
+        if job.state != JobState.READY.value:
+            raise Conflict("This batch is still running; retry failed rows once it has finished.")
+        row_ids = self.store.reset_failed(job.id)
+        if not row_ids:
+            raise Conflict("There are no failed rows that can be retried in this batch.")
+        for row_id in row_ids:
+            self._row_task(row_id)
+        return self.status(job.id)
+
+    def finish_if_complete(self, job_id: str) -> None:
+        """Build the ZIP once every row is terminal; exactly one caller gets to do it."""
+        if not self.store.begin_archive(job_id):
+            return
+        job = self.store.job(job_id)
+        assert job is not None
+        try:
+            archive.build_zip(
+                job,
+                self.store.rows(job_id),
+                images_dir=self.batch_images_dir,
+                dest=self.settings.downloads_dir / f"{job_id}.zip",
+            )
+        except Exception:
+            log.exception("building the ZIP of job %s failed; it will be tried again", job_id)
+            self.store.set_job(job_id, state=JobState.RUNNING.value)
+            return
+        self.store.set_job(
+            job_id, state=JobState.READY.value, zip_name=f"{job_id}.zip", finished_at=time.time()
+        )
+
+    def cleanup(self, now: float | None = None) -> int:
+        """Remove images and ZIPs older than the retention period; their jobs answer 410."""
+        now = time.time() if now is None else now
+        cutoff = now - self.settings.retention_hours * 3600
+        removed = 0
+        for job in self.store.jobs_older_than(cutoff):
+            if job.state != JobState.READY.value:
+                continue
+            shutil.rmtree(self.batch_images_dir / job.id, ignore_errors=True)
+            shutil.rmtree(self.settings.data_dir / "thumbs" / job.id, ignore_errors=True)
+            (self.settings.downloads_dir / f"{job.id}.zip").unlink(missing_ok=True)
+            self.store.set_job(job.id, state=JobState.EXPIRED.value, zip_name=None)
+            removed += 1
+        for folder in (self.studio.single_dir, self.settings.data_dir / "scratch"):
+            for path in folder.glob("*") if folder.is_dir() else ():
+                if path.stat().st_mtime < cutoff:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+
+def _title(values: dict[str, str]) -> str:
+    parts = (values.get("year", ""), values.get("make", ""), values.get("model", ""), values.get("trim", ""))
+    return " ".join(part for part in parts if part) or "(no make or model)"
+

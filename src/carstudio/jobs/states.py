@@ -1,0 +1,34 @@
+"""The states of a batch row and of a batch job."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RowState(StrEnum):
+    QUEUED = "queued"
+    CREATING = "creating"
+    WAITING = "waiting"
+    DOWNLOADING = "downloading"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_ROWS
+
+
+TERMINAL_ROWS = frozenset({RowState.DONE, RowState.FAILED, RowState.CANCELED})
+ACTIVE_ROWS = frozenset({RowState.CREATING, RowState.WAITING, RowState.DOWNLOADING})
+
+
+class JobState(StrEnum):
+    RUNNING = "running"
+    ARCHIVING = "archiving"
+    READY = "ready"
+    EXPIRED = "expired"
+
+
+INVALID_ROW = "invalid_row"
+"""The failure kind of a CSV row that never ran because its values were not valid."""

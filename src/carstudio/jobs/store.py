@@ -1,0 +1,337 @@
+"""Jobs and rows in SQL (SQLite by default, PostgreSQL by URL): the batch engine's source of truth.
+
+Every change of a row goes through a conditional UPDATE, so two workers can never both own a
+row: a worker *claims* a row with a lease, renews it while it works, and only the lease holder
+may move the row on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from carstudio.jobs.states import ACTIVE_ROWS, TERMINAL_ROWS, JobState, RowState
+
+Clock = Callable[[], float]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.RUNNING.value, index=True)
+    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_name: Mapped[str] = mapped_column(String(255), default="")
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    total: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str] = mapped_column(String(32), default="utf-8")
+    delimiter: Mapped[str] = mapped_column(String(4), default=",")
+    fatal_error: Mapped[str | None] = mapped_column(Text, default=None)
+    zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class Row(Base):
+    __tablename__ = "rows"
+    __table_args__ = (UniqueConstraint("job_id", "row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, str]] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    stem: Mapped[str] = mapped_column(String(160), default="")
+    state: Mapped[str] = mapped_column(String(16), default=RowState.QUEUED.value, index=True)
+    prediction_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    create_sent_at: Mapped[float | None] = mapped_column(Float, default=None)
+    started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    image_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    failure: Mapped[str | None] = mapped_column(String(32), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires: Mapped[float | None] = mapped_column(Float, default=None)
+
+    @property
+    def row_state(self) -> RowState:
+        return RowState(self.state)
+
+
+# Ordered schema changes, each applied once; append, never edit.
+MIGRATIONS: list[Callable[[Engine], None]] = [
+    lambda engine: Base.metadata.create_all(engine),
+]
+
+
+def database_url(url: str | None, data_dir: Path) -> str:
+    """The SQLAlchemy URL to use: the setting, normalised, or a SQLite file in the data dir."""
+    if not url:
+        return f"sqlite:///{(data_dir / 'carstudio.db').resolve()}"
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Store:
+    """All reads and writes of jobs and rows."""
+
+    def __init__(self, url: str, *, clock: Clock = time.time) -> None:
+        self.clock = clock
+        if url.startswith("sqlite"):
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS carstudio_schema (version INTEGER NOT NULL)"
+            )
+            current = conn.exec_driver_sql("SELECT MAX(version) FROM carstudio_schema").scalar()
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            if current is not None and version <= current:
+                continue
+            migration(self.engine)
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"INSERT INTO carstudio_schema (version) VALUES ({version})")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def add_job(self, job: Job, rows: Sequence[Row]) -> None:
+        with self.session() as s:
+            s.add(job)
+            s.flush()
+            s.add_all(rows)
+
+    def job(self, job_id: str) -> Job | None:
+        with self.session() as s:
+            return s.get(Job, job_id)
+
+    def rows(self, job_id: str) -> list[Row]:
+        with self.session() as s:
+            return list(s.scalars(select(Row).where(Row.job_id == job_id).order_by(Row.row)))
+
+    def row(self, row_id: int) -> Row | None:
+        with self.session() as s:
+            return s.get(Row, row_id)
+
+    def set_job(self, job_id: str, **fields: Any) -> None:
+        with self.session() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**fields))
+
+    def settle_unstarted(self, job_id: str, state: RowState, *, error: str, failure: str) -> int:
+        """Move every queued row of a job that nobody holds to `state` (cancel, or a fatal fault)."""
+        now = self.clock()
+        with self.session() as s:
+            result = s.execute(
+                update(Row)
+                .where(
+                    Row.job_id == job_id,
+                    Row.state == RowState.QUEUED.value,
+                    or_(Row.lease_expires.is_(None), Row.lease_expires < now),
+                )
+                .values(state=state.value, error=error, failure=failure, finished_at=now)
+            )
+            return result.rowcount or 0
+
+    def counts(self, job_id: str) -> dict[str, int]:
+        with self.session() as s:
+            pairs = s.execute(
+                select(Row.state, func.count()).where(Row.job_id == job_id).group_by(Row.state)
+            ).all()
+        return {state: count for state, count in pairs}
+
+    def begin_archive(self, job_id: str) -> bool:
+        """Take the job's ZIP-building turn when every row is terminal; False if not this caller's."""
+        with self.session() as s:
+            pending = s.scalar(
+                select(func.count())
+                .select_from(Row)
+                .where(Row.job_id == job_id, Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+            )
+            if pending:
+                return False
+            result = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
+                .values(state=JobState.ARCHIVING.value)
+            )
+            return bool(result.rowcount)
+
+    def jobs_in(self, state: JobState) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(Job.id).where(Job.state == state.value)))
+
+    def jobs_older_than(self, cutoff: float) -> list[Job]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Job).where(
+                        Job.created_at < cutoff,
+                        Job.state.in_([JobState.READY.value, JobState.RUNNING.value]),
+                    )
+                )
+            )
+
+    # -- rows: leases ---------------------------------------------------------------------------
+
+    def claim(self, row_id: int, owner: str, ttl: float) -> Row | None:
+        """Take a non-terminal row that no live lease holds; None when someone else has it."""
+        now = self.clock()
+        with self.session() as s:
+            result = s.execute(
+                update(Row)
+                .where(
+                    Row.id == row_id,
+                    Row.state.not_in([st.value for st in TERMINAL_ROWS]),
+                    or_(
+                        Row.lease_expires.is_(None),
+                        Row.lease_expires < now,
+                        Row.lease_owner == owner,
+                    ),
+                )
+                .values(
+                    lease_owner=owner,
+                    lease_expires=now + ttl,
+                    attempts=Row.attempts + 1,
+                    started_at=func.coalesce(Row.started_at, now),
+                )
+            )
+            if not result.rowcount:
+                return None
+            return s.get(Row, row_id)
+
+    def renew(self, row_id: int, owner: str, ttl: float) -> bool:
+        with self.session() as s:
+            result = s.execute(
+                update(Row)
+                .where(Row.id == row_id, Row.lease_owner == owner)
+                .values(lease_expires=self.clock() + ttl)
+            )
+            return bool(result.rowcount)
+
+    def advance(self, row_id: int, owner: str, **fields: Any) -> bool:
+        """Change a row the caller holds; terminal states also release the lease."""
+        if fields.get("state") in {st.value for st in TERMINAL_ROWS}:
+            fields |= {"lease_owner": None, "lease_expires": None, "finished_at": self.clock()}
+        with self.session() as s:
+            result = s.execute(
+                update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
+            )
+            return bool(result.rowcount)
+
+    def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """End at once the leases of holders known to be gone, instead of waiting out their time."""
+        with self.session() as s:
+            owners = s.scalars(
+                select(Row.lease_owner).where(Row.lease_owner.is_not(None)).distinct()
+            ).all()
+            dead = [owner for owner in owners if owner and is_dead(owner)]
+            if not dead:
+                return 0
+            result = s.execute(
+                update(Row).where(Row.lease_owner.in_(dead)).values(lease_expires=0.0)
+            )
+            return result.rowcount or 0
+
+    def resumable_rows(self, *, include_queued: bool) -> list[int]:
+        """Unfinished rows that no live lease holds: their worker died, or their task was lost."""
+        states = [st.value for st in ACTIVE_ROWS]
+        if include_queued:
+            states.append(RowState.QUEUED.value)
+        now = self.clock()
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Row.id)
+                    .join(Job, Job.id == Row.job_id)
+                    .where(
+                        Row.state.in_(states),
+                        Job.state == JobState.RUNNING.value,
+                        or_(Row.lease_expires.is_(None), Row.lease_expires < now),
+                    )
+                    .order_by(Row.job_id, Row.row)
+                )
+            )
+
+    def reset_failed(self, job_id: str) -> list[int]:
+        """Put a finished job's failed rows back in the queue, and the job back to running."""
+        with self.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                return []
+            rows = list(
+                s.scalars(
+                    select(Row).where(
+                        Row.job_id == job_id,
+                        Row.state == RowState.FAILED.value,
+                        Row.spec.is_not(None),
+                    )
+                )
+            )
+            for row in rows:
+                # A prediction that finished but was not fetched is resumed for free;
+                # one the model refused is made again.
+                keep = row.failure in {"transient", "bad_output", "rate_limited"}
+                row.prediction_id = row.prediction_id if keep else None
+                row.create_sent_at = None
+                row.state = RowState.QUEUED.value
+                row.error = row.failure = None
+                row.started_at = row.finished_at = row.seconds = None
+            if rows:
+                job.state = JobState.RUNNING.value
+                job.canceled = False
+                job.fatal_error = None
+                job.finished_at = None
+            return [row.id for row in rows]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,136 @@
+"""The row state machine: one car from queued to done, failed or canceled.
+
+queued -> creating -> waiting (prediction id stored) -> downloading -> done | failed | canceled
+
+A row is claimed under a lease before anything happens; a terminal row is left alone; a row
+with a prediction id is resumed, never created again; a row whose create may have been sent
+is looked up at the provider before a new create is paid for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from carstudio.errors import Failure, GenerationError
+from carstudio.generation import run_prediction
+from carstudio.jobs.leases import Heartbeat
+from carstudio.jobs.states import RowState
+from carstudio.jobs.store import Job, Row, Store
+from carstudio.providers import Provider
+from carstudio.spec import CarSpec
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
+
+
+class RowWorker:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        provider: Provider,
+        images_dir: Path,
+        owner: str,
+        lease_seconds: float,
+        deadline_seconds: float,
+        on_row_finished: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.images_dir = images_dir
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.deadline_seconds = deadline_seconds
+        self.on_row_finished = on_row_finished
+
+    def process(self, row_id: int) -> None:
+        """Take the row if nobody else has it, and carry it to a terminal state."""
+        row = self.store.claim(row_id, self.owner, self.lease_seconds)
+        if row is None:
+            return
+        job = self.store.job(row.job_id)
+        if job is None:
+            return
+        with Heartbeat(self.store, row.id, self.owner, self.lease_seconds):
+            try:
+                self._run(job, row)
+            except Exception:
+                log.exception("row %s of job %s failed unexpectedly", row.row, job.id)
+                self._settle(row, RowState.FAILED, error=GENERIC_FAILURE, failure="internal")
+        self.on_row_finished(job.id)
+
+    def _run(self, job: Job, row: Row) -> None:
+        if row.prediction_id is None and (job.canceled or job.fatal_error):
+            if job.canceled:
+                self._settle(row, RowState.CANCELED, error="Cancelled before it started.")
+            else:
+                self._settle(row, RowState.FAILED, error=job.fatal_error, failure="batch_stopped")
+            return
+        spec = CarSpec.model_validate(row.spec)
+        prediction_id = row.prediction_id or self._recover_lost_create(row, spec)
+        if prediction_id is None:
+            self.store.advance(
+                row.id, self.owner, state=RowState.CREATING.value, create_sent_at=time.time()
+            )
+        started = row.started_at or time.time()
+        deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
+        try:
+            _, stored = run_prediction(
+                self.provider,
+                prompt=row.prompt,
+                spec=spec,
+                dest=self.images_dir / job.id / row.stem,
+                deadline=deadline,
+                prediction_id=prediction_id,
+                on_created=lambda p: self._advance(
+                    row, state=RowState.WAITING.value, prediction_id=p.id
+                ),
+                on_downloading=lambda p: self._advance(row, state=RowState.DOWNLOADING.value),
+            )
+        except GenerationError as exc:
+            self._fail(job, row, exc)
+            return
+        self._settle(
+            row,
+            RowState.DONE,
+            image_name=stored.path.name,
+            seconds=round(time.time() - started, 3),
+        )
+
+    def _recover_lost_create(self, row: Row, spec: CarSpec) -> str | None:
+        """If a create was sent but its id never stored, find that prediction instead of paying again."""
+        if row.create_sent_at is None:
+            return None
+        taken = frozenset(
+            r.prediction_id for r in self.store.rows(row.job_id) if r.prediction_id
+        )
+        found = self.provider.find_created(
+            prompt=row.prompt, spec=spec, since=row.create_sent_at - 5, exclude=taken
+        )
+        if found is None:
+            return None
+        log.info("row %s: adopted prediction %s from a create whose answer was lost", row.row, found.id)
+        self._advance(row, state=RowState.WAITING.value, prediction_id=found.id)
+        return found.id
+
+    def _fail(self, job: Job, row: Row, exc: GenerationError) -> None:
+        extra = {"prediction_id": exc.prediction_id} if exc.prediction_id else {}
+        self._settle(row, RowState.FAILED, error=exc.message, failure=exc.failure.value, **extra)
+        if exc.fatal_for_batch:
+            # Every other row would meet the same refusal: stop them now, with this reason.
+            self.store.set_job(job.id, fatal_error=exc.message)
+            self.store.settle_unstarted(
+                job.id, RowState.FAILED, error=exc.message, failure="batch_stopped"
+            )
+        elif exc.failure is Failure.DEADLINE:
+            log.warning("row %s of job %s passed its deadline", row.row, job.id)
+
+    def _advance(self, row: Row, **fields: object) -> None:
+        self.store.advance(row.id, self.owner, **fields)
+
+    def _settle(self, row: Row, state: RowState, **fields: object) -> None:
+        self.store.advance(row.id, self.owner, state=state.value, **fields)

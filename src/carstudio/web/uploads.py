@@ -1,0 +1,79 @@
+"""Reading a CSV upload from a multipart request without ever holding more than the limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import Message
+
+from carstudio.errors import InvalidInput, TooLarge
+from carstudio.intake import MAX_BYTES
+
+# Room for the multipart boundaries and the small form fields around the file.
+_ENVELOPE = 64 * 1024
+_TRUE = {"1", "true", "yes", "on"}
+
+UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "skipInvalid": {"type": "string", "enum": ["true", "false"]},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@dataclass(frozen=True)
+class CsvUpload:
+    data: bytes
+    filename: str
+    skip_invalid: bool
+
+
+def _too_large() -> TooLarge:
+    return TooLarge(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it up.")
+
+
+async def read_csv_upload(request: Request) -> CsvUpload:
+    """The `file` part (and `skipInvalid`) of a multipart upload; 413 as soon as it is too big."""
+    limit = MAX_BYTES + _ENVELOPE
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidInput("Send the CSV as multipart/form-data with the file in the field 'file'.")
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise _too_large()
+        return message
+
+    limited = Request(request.scope, receive)
+    form = await limited.form(max_files=1, max_fields=20)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("Attach the CSV file in the form field 'file'.")
+        data = await upload.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise _too_large()
+        skip = str(form.get("skipInvalid", "")).strip().lower() in _TRUE
+        return CsvUpload(data=data, filename=upload.filename or "", skip_invalid=skip)
+    finally:
+        await form.close()
