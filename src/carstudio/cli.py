@@ -119,6 +119,43 @@ def generate(
 
 
 @app.command()
+def batch(
+    csv_file: Annotated[Path, typer.Argument(help="CSV of up to 50 cars.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the ZIP.")] = Path(
+        "cars.zip"
+    ),
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Run the valid rows and report the invalid ones as failed.")
+    ] = False,
+) -> None:
+    """Run a CSV batch here, with a progress bar; writes a ZIP of images and failed_rows.json.
+
+    Exit status: 0 every row done, 1 some rows failed, 2 bad input.
+    """
+    from carstudio.batch_runner import run_batch
+
+    try:
+        data = csv_file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {csv_file}: {exc.strerror or exc}", EXIT_BAD_INPUT)
+    settings = load_settings()
+    try:
+        code = run_batch(
+            settings, data, source_name=csv_file.name, output=output, skip_invalid=skip_invalid
+        )
+    except InvalidInput as exc:
+        details = "; ".join(
+            f"row {d['row']} {d.get('column') or ''}: {d['message']}".replace("  ", " ")
+            for d in exc.details[:5]
+            if "row" in d
+        )
+        fail(f"{exc.message} {details}".strip(), EXIT_BAD_INPUT)
+    except CarStudioError as exc:
+        fail(exc.message)
+    raise typer.Exit(code)
+
+
+@app.command()
 def template() -> None:
     """Print an example batch CSV with every column."""
     from carstudio.intake import template_csv

@@ -1,0 +1,253 @@
+// <car-form>: wraps the server-rendered car form. It checks the input, asks the API for an
+// image, shows problems next to the fields they concern, and tells the page what happened:
+//
+//   "generation-start"  detail: {spec}
+//   "generation-done"   detail: {spec, result}
+//   "generation-failed" detail: {spec, error}
+//
+// The events bubble, so whoever shows the result (an <image-card>) only listens.
+
+import { ApiError, createCarImage } from "./api.js";
+
+const FIELD_LABELS = {
+  make: "Make",
+  model: "Model",
+  body_style: "Body style",
+  trim: "Trim",
+  year: "Year",
+  color: "Colour",
+  background: "Background",
+  aspect_ratio: "Aspect ratio",
+};
+const FIELD_SYNONYMS = { colour: "color", bodyStyle: "body_style", aspectRatio: "aspect_ratio" };
+
+/** The form field a server detail points at, or null. Accepts "year", "body.year", ["body","year"]. */
+function fieldOf(detail) {
+  if (!detail || typeof detail !== "object") return null;
+  let name = detail.field ?? detail.column ?? detail.loc ?? null;
+  if (Array.isArray(name)) name = name[name.length - 1];
+  if (name == null) return null;
+  name = String(name).split(".").pop();
+  name = FIELD_SYNONYMS[name] || name;
+  return name in FIELD_LABELS ? name : null;
+}
+
+function messageOf(detail) {
+  let text = "";
+  if (typeof detail === "string") text = detail;
+  else if (detail && typeof detail.message === "string") text = detail.message;
+  else if (detail && typeof detail.msg === "string") text = detail.msg;
+  text = text.trim();
+  return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+}
+
+export class CarForm extends HTMLElement {
+  connectedCallback() {
+    if (this._form) return;
+    this._form = this.querySelector("form");
+    if (!this._form) return;
+    this._button = this._form.querySelector('button[type="submit"]');
+    this._buttonLabel = this._button.querySelector(".button__label");
+    this._idleLabel = this._buttonLabel.textContent.trim();
+    this._alert = this._form.querySelector('[role="alert"]');
+    this._busy = false;
+
+    this._form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    // An edited field is no longer wrong until the next check says so.
+    this._form.addEventListener("input", (event) => this._clearFieldFor(event.target));
+    this._form.addEventListener("change", (event) => this._clearFieldFor(event.target));
+  }
+
+  get form() {
+    return this._form;
+  }
+
+  get busy() {
+    return this._busy;
+  }
+
+  /** The car as the API expects it: trimmed strings, year as a number or null. */
+  get spec() {
+    const data = new FormData(this._form);
+    const text = (name) => String(data.get(name) ?? "").trim();
+    const yearText = text("year");
+    const year = /^\d+$/.test(yearText) ? Number(yearText) : null;
+    return {
+      make: text("make"),
+      model: text("model"),
+      body_style: text("body_style"),
+      trim: text("trim"),
+      year,
+      color: text("color"),
+      background: text("background"),
+      aspect_ratio: text("aspect_ratio"),
+    };
+  }
+
+  /** Check the form; return problems as [{field, message}] (empty when it can be sent). */
+  validate() {
+    const problems = [];
+    const spec = this.spec;
+    if (!spec.make && !spec.model) {
+      problems.push({
+        field: "make",
+        message: "Enter a make or a model, for example Toyota or Corolla.",
+        also: ["model"],
+      });
+    }
+    const yearInput = this._input("year");
+    const yearText = yearInput.value.trim();
+    const badInput = yearInput.validity && yearInput.validity.badInput;
+    if (badInput || (yearText && !/^\d{4}$/.test(yearText))) {
+      problems.push({ field: "year", message: "Enter the year as four digits, like 2024." });
+    } else if (yearText) {
+      const min = Number(yearInput.min);
+      const max = Number(yearInput.max);
+      const year = Number(yearText);
+      if (year < min || year > max) {
+        problems.push({ field: "year", message: `Enter a year from ${min} to ${max}.` });
+      }
+    }
+    return problems;
+  }
+
+  /** Validate, then ask for the image. Resolves to the API result, or null when it failed. */
+  async submit() {
+    if (this._busy) return null;
+    this.clearErrors();
+    const problems = this.validate();
+    if (problems.length) {
+      this._showProblems(problems, "");
+      return null;
+    }
+
+    const spec = this.spec;
+    let focused = false;
+    this._setBusy(true);
+    this._emit("generation-start", { spec });
+    try {
+      const result = await createCarImage(spec);
+      this._emit("generation-done", { spec, result });
+      return result;
+    } catch (error) {
+      const shown =
+        error instanceof ApiError
+          ? error
+          : new ApiError("Something unexpected went wrong; try again.", { status: 0 });
+      focused = this._showProblems(shown.details, shown.message);
+      this._emit("generation-failed", { spec, error: shown });
+      return null;
+    } finally {
+      this._setBusy(false);
+      // The disabled button dropped focus; give it back so the keyboard user is not lost.
+      const active = document.activeElement;
+      if (!focused && (!active || active === document.body)) this._button.focus();
+    }
+  }
+
+  /** Remove every error message and invalid mark. */
+  clearErrors() {
+    this._alert.replaceChildren();
+    for (const name of Object.keys(FIELD_LABELS)) this._setFieldError(name, "");
+  }
+
+  _input(name) {
+    return this._form.elements.namedItem(name);
+  }
+
+  _errorNode(name) {
+    return this._form.querySelector(`[data-error-for="${name}"]`);
+  }
+
+  _setFieldError(name, message, { describedBy } = {}) {
+    const input = this._input(name);
+    const node = this._errorNode(name);
+    if (!input) return;
+    // A field judged together with another points at that field's message instead of repeating it.
+    if (node) node.textContent = describedBy ? "" : message;
+    const errorId = describedBy || (node && node.id);
+    const ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    const others = ids.filter((id) => !id.endsWith("-error"));
+    if (message) {
+      input.setAttribute("aria-invalid", "true");
+      if (errorId) others.push(errorId);
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+    if (others.length) input.setAttribute("aria-describedby", others.join(" "));
+    else input.removeAttribute("aria-describedby");
+  }
+
+  _clearFieldFor(target) {
+    const name = target && target.name;
+    if (!name || !(name in FIELD_LABELS)) return;
+    if (!target.hasAttribute("aria-invalid")) return;
+    // Make and model are judged together: either one being filled fixes both.
+    const group = name === "make" || name === "model" ? ["make", "model"] : [name];
+    for (const field of group) this._setFieldError(field, "");
+  }
+
+  /**
+   * Show field problems beside their fields and a summary sentence in the alert.
+   * @param {Array<object|string>} details
+   * @param {string} sentence  the overall message; empty for client-side checks
+   */
+  _showProblems(details, sentence) {
+    const unplaced = [];
+    let first = null;
+    for (const detail of details || []) {
+      const field = fieldOf(detail);
+      const message = messageOf(detail);
+      if (field && message) {
+        this._setFieldError(field, message);
+        for (const other of detail.also || []) {
+          this._setFieldError(other, message, { describedBy: this._errorNode(field)?.id });
+        }
+        first = first || field;
+      } else if (message) {
+        unplaced.push(message);
+      }
+    }
+
+    const marked = this._form.querySelectorAll('[aria-invalid="true"]').length;
+    const fallback =
+      marked > 1 ? "Check the highlighted fields before generating." : "Check the highlighted field before generating.";
+    const summary = sentence || (first ? fallback : "");
+    if (summary || unplaced.length) {
+      const lead = document.createElement("p");
+      lead.className = "form-alert__title";
+      lead.textContent = summary || unplaced.shift();
+      this._alert.append(lead);
+      if (unplaced.length) {
+        const list = document.createElement("ul");
+        list.className = "form-alert__list";
+        for (const message of unplaced) {
+          const item = document.createElement("li");
+          item.textContent = message;
+          list.append(item);
+        }
+        this._alert.append(list);
+      }
+    }
+    if (first) this._input(first).focus();
+    return Boolean(first);
+  }
+
+  _setBusy(busy) {
+    this._busy = busy;
+    this._button.disabled = busy;
+    this._button.setAttribute("aria-busy", busy ? "true" : "false");
+    this._buttonLabel.textContent = busy ? "Generating…" : this._idleLabel;
+    this._form.setAttribute("aria-busy", busy ? "true" : "false");
+    this.toggleAttribute("busy", busy);
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true }));
+  }
+}
+
+if (!customElements.get("car-form")) customElements.define("car-form", CarForm);

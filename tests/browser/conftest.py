@@ -1,0 +1,127 @@
+"""Fixtures for driving the Car Creation page in a real headless Chromium."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, Playwright, Route, sync_playwright
+
+from carstudio.config import Settings
+from carstudio.web.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+STARTUP_SECONDS = 15.0
+
+ServeApp = Callable[[Settings], str]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    driver = sync_playwright().start()
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"The browser tests need Chromium at {CHROMIUM}; install it "
+            "(apt-get install chromium) or deselect them with -m 'not browser'."
+        )
+    chromium = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+def _local_only(route: Route) -> None:
+    # The page must work offline: anything that is not the app under test is refused.
+    if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page in its own context; uncaught script errors fail the test."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.route("**/*", _local_only)
+    page = context.new_page()
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    if script_errors:
+        pytest.fail("The page raised script errors: " + "; ".join(script_errors))
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture
+def serve_app() -> Iterator[ServeApp]:
+    """A factory: `serve_app(settings)` runs Car Studio on a free local port, returns its URL."""
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(settings: Settings) -> str:
+        sock = _free_socket()
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"carstudio-{port}", daemon=True
+        )
+        thread.start()
+        running.append((server, thread))
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("Car Studio's server stopped while starting; see the log above.")
+            if time.monotonic() > deadline:
+                pytest.fail(f"Car Studio's server did not start within {STARTUP_SECONDS:.0f} s.")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield serve
+    finally:
+        for server, _ in running:
+            server.should_exit = True
+        for _, thread in running:
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def preview_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", provider="preview", _env_file=None)

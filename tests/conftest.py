@@ -1,0 +1,57 @@
+"""Shared fixtures: settings pointed at a temporary data directory, and the fake Replicate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carstudio.config import Settings
+from tests.fakes.replicate import FakeReplicate
+
+TOKEN = "r8_fake_token_for_tests_0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's token, .env or data directory."""
+    for name in ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CARSTUDIO_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CARSTUDIO_DATA_DIR", str(tmp_path / "env-data"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fake_replicate() -> Iterator[FakeReplicate]:
+    with FakeReplicate(token=TOKEN, latency=0.05) as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test: preview by default; pass fake=... to use the fake Replicate."""
+
+    def build(fake: FakeReplicate | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "provider": "preview",
+            "poll_interval": 0.02,
+            "lease_seconds": 5.0,
+        }
+        if fake is not None:
+            values |= {
+                "provider": "replicate",
+                "replicate_api_token": fake.token,
+                "replicate_base_url": fake.base_url,
+                "http_timeout": 5.0,
+            }
+        return Settings(_env_file=None, **(values | overrides))
+
+    return build
