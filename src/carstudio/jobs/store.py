@@ -226,11 +226,8 @@ class Store:
                 .where(
                     Row.id == row_id,
                     Row.state.not_in([st.value for st in TERMINAL_ROWS]),
-                    or_(
-                        Row.lease_expires.is_(None),
-                        Row.lease_expires < now,
-                        Row.lease_owner == owner,
-                    ),
+                    # Not even this process may take a row it holds: its other thread has it.
+                    or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
                 .values(
                     lease_owner=owner,

@@ -1,0 +1,317 @@
+"""The batch engine against the fake Replicate: rows, faults, limits, cancel, retry, resume."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from carstudio.config import Settings
+from carstudio.errors import Conflict, Expired, InvalidInput, NotFound
+from carstudio.generation import Studio
+from carstudio.jobs.service import BatchService
+from carstudio.jobs.states import RowState
+from carstudio.jobs.store import Job, Row
+from carstudio.spec import CarSpec
+from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_finished, wait_until
+from tests.fakes.replicate import FakeReplicate
+
+
+@pytest.fixture
+def start_batches(make_settings) -> Iterator[Callable[..., BatchService]]:
+    running: list[tuple[BatchService, Studio]] = []
+
+    def start(settings: Settings | None = None, *, workers: bool = True, **kw: Any) -> BatchService:
+        settings = settings or make_settings(**kw)
+        studio = Studio(settings)
+        batches = BatchService(settings, studio)
+        batches.start(workers=workers, periodic=False)
+        running.append((batches, studio))
+        return batches
+
+    yield start
+    for batches, studio in running:
+        batches.stop()
+        studio.close()
+
+
+def test_three_rows_give_three_images_in_the_zip(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(csv_of(CARS[:3]), source_name="cars.csv")
+    status = wait_finished(batches, job_id)
+    assert (status.total, status.done, status.failed, status.percent) == (3, 3, 0, 100)
+    images, manifest, failed = read_zip(batches.zip_path(job_id))
+    assert sorted(images) == [
+        "ford-mustang-2023-coupe-gt-hub.png",
+        "honda-civic-2022-hatchback-sport-white.png",
+        "toyota-corolla-2024-sedan-xse-white.png",
+    ]
+    assert failed is None
+    assert [r["row"] for r in manifest["rows"]] == [2, 3, 4]
+    first = manifest["rows"][0]
+    assert first["status"] == "done" and first["model"] == "google/imagen-3"
+    assert first["predictionId"] in fake_replicate.predictions
+    assert "Toyota Corolla" in first["prompt"] and first["seconds"] > 0
+    assert fake_replicate.creation_count() == 3
+
+
+def test_55_rows_are_rejected_and_nothing_is_queued(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    batches = start_batches(make_settings(fake=fake_replicate))
+    with pytest.raises(InvalidInput, match="55 car rows"):
+        batches.submit(numbered_cars(55))
+    assert batches.huey.pending_count() == 0
+    with batches.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+    assert fake_replicate.creation_count() == 0
+
+
+def test_a_safety_refusal_fails_only_its_row(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("safety", when="Mustang")
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(csv_of(CARS[:3]))
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (2, 1)
+    images, manifest, failed = read_zip(batches.zip_path(job_id))
+    assert len(images) == 2
+    assert failed is not None and [f["row"] for f in failed] == [3]
+    assert "safety filter" in failed[0]["reason"] and failed[0]["model"] == "Mustang"
+    assert fake_replicate.creation_count("Mustang") == 1, "a refusal is not paid for again"
+
+
+def test_a_network_error_is_retried_once_then_succeeds(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("reset", when="Corolla")
+    batches = start_batches(make_settings(fake=fake_replicate))
+    status = wait_finished(batches, batches.submit(csv_of(CARS[:1])))
+    assert status.done == 1
+    assert fake_replicate.creation_count("Corolla") == 1
+
+
+def test_two_network_errors_in_a_row_fail_the_row(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("reset", when="Corolla", times=2)
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(csv_of(CARS[:2]))
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (1, 1)
+    failed = batches.failed_rows(job_id)
+    assert failed[0]["row"] == 2 and "did not answer" in failed[0]["reason"]
+
+
+def test_never_more_than_three_predictions_in_flight(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.latency = 0.15
+    batches = start_batches(make_settings(fake=fake_replicate))
+    status = wait_finished(batches, batches.submit(numbered_cars(12)))
+    assert status.done == 12
+    assert fake_replicate.peak_in_flight == 3
+    assert fake_replicate.creation_count() == 12
+
+
+def test_concurrency_is_a_setting(start_batches, fake_replicate: FakeReplicate, make_settings) -> None:
+    fake_replicate.latency = 0.15
+    batches = start_batches(make_settings(fake=fake_replicate, concurrency=2))
+    wait_finished(batches, batches.submit(numbered_cars(6)))
+    assert fake_replicate.peak_in_flight == 2
+
+
+def test_a_bad_token_fails_the_remaining_rows_at_once(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    settings = make_settings(fake=fake_replicate, replicate_api_token="r8_not_the_right_one")
+    batches = start_batches(settings)
+    job_id = batches.submit(numbered_cars(20))
+    status = wait_finished(batches, job_id)
+    assert status.failed == 20
+    create_calls = [r for r in fake_replicate.requests if r.method == "POST"]
+    assert len(create_calls) <= 3, "rows that had not started must not try again"
+    reasons = {row.error for row in status.rows}
+    assert reasons == {next(iter(reasons))} and "REPLICATE_API_TOKEN" in next(iter(reasons))
+    assert status.fatal_error
+
+
+def test_a_row_past_its_deadline_is_cancelled_and_failed(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("never_finishes", when="Corolla")
+    settings = make_settings(fake=fake_replicate, prediction_deadline=0.5, wait_seconds=1)
+    batches = start_batches(settings)
+    job_id = batches.submit(csv_of(CARS[:2]))
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (1, 1)
+    assert "cancelled at Replicate" in batches.failed_rows(job_id)[0]["reason"]
+    assert any(r.path.endswith("/cancel") for r in fake_replicate.requests)
+
+
+def test_invalid_rows_can_be_skipped_and_are_reported(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    data = csv_of([CARS[0], ("", "", "", "", "", "red", "", ""), ("Kia", "EV6", "", "", "3024", "", "", "")])
+    batches = start_batches(make_settings(fake=fake_replicate))
+    with pytest.raises(InvalidInput, match="2 rows are not valid") as caught:
+        batches.submit(data)
+    assert {d["row"] for d in caught.value.details} == {3, 4}
+    job_id = batches.submit(data, skip_invalid=True)
+    status = wait_finished(batches, job_id)
+    assert (status.total, status.done, status.failed) == (3, 1, 2)
+    _, _, failed = read_zip(batches.zip_path(job_id))
+    assert failed is not None
+    assert [(f["row"], f["kind"]) for f in failed] == [(3, "invalid_row"), (4, "invalid_row")]
+    assert "year" in failed[1]["reason"]
+    assert fake_replicate.creation_count() == 1
+
+
+def test_same_car_twice_gets_the_row_number_in_its_name(
+    start_batches, make_settings
+) -> None:
+    batches = start_batches()
+    job_id = batches.submit(csv_of([CARS[0], CARS[1], CARS[0]]))
+    wait_finished(batches, job_id)
+    images, _, _ = read_zip(batches.zip_path(job_id))
+    assert "toyota-corolla-2024-sedan-xse-white-row4.png" in images
+    assert "toyota-corolla-2024-sedan-xse-white.png" in images
+
+
+def test_cancel_keeps_finished_images_and_still_makes_a_zip(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.latency = 0.3
+    batches = start_batches(make_settings(fake=fake_replicate, concurrency=1))
+    job_id = batches.submit(numbered_cars(8))
+    wait_until(lambda: batches.status(job_id).done >= 1)
+    status = batches.cancel(job_id)
+    assert status.canceled >= 5
+    final = wait_finished(batches, job_id)
+    assert final.done + final.canceled == 8 and final.done >= 1
+    images, manifest, failed = read_zip(batches.zip_path(job_id))
+    assert len(images) == final.done
+    assert failed is not None and all(f["status"] == "canceled" for f in failed)
+    assert fake_replicate.creation_count() == final.done
+    with pytest.raises(Conflict):
+        batches.cancel(job_id)
+
+
+def test_retry_failed_reruns_only_failed_rows_under_the_same_names(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("failed", when="Mustang", message="GPU hiccup")
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(csv_of(CARS[:3]))
+    assert wait_finished(batches, job_id).failed == 1
+    with pytest.raises(Conflict, match="already finished"):
+        batches.cancel(job_id)
+    batches.retry_failed(job_id)
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (3, 0)
+    images, manifest, failed = read_zip(batches.zip_path(job_id))
+    assert "ford-mustang-2023-coupe-gt-hub.png" in images and failed is None
+    assert [r["row"] for r in manifest["rows"]] == [2, 3, 4]
+    assert fake_replicate.creation_count("Corolla") == 1
+    assert fake_replicate.creation_count("Mustang") == 2
+    with pytest.raises(Conflict, match="no failed rows"):
+        batches.retry_failed(job_id)
+
+
+def test_a_row_with_a_prediction_id_is_resumed_not_created_again(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    settings = make_settings(fake=fake_replicate)
+    first = start_batches(settings, workers=False)  # a server that dies before working
+    job_id = first.submit(csv_of(CARS[:2]))
+    rows = first.store.rows(job_id)
+    # Row 2 was created at Replicate and its id stored; then the process died.
+    prediction = first.studio.provider.create(prompt=rows[0].prompt, spec=_spec(rows[0]))
+    first.store.claim(rows[0].id, "deadhost/1/x", 60)
+    first.store.advance(rows[0].id, "deadhost/1/x", state="waiting", prediction_id=prediction.id)
+    with first.store.session() as session:  # the dead worker's lease has run out
+        session.execute(update(Row).values(lease_expires=0.0))
+    first.stop()
+    second = start_batches(settings)
+    status = wait_finished(second, job_id)
+    assert status.done == 2
+    assert fake_replicate.creation_count("Corolla") == 1
+    assert second.store.rows(job_id)[0].prediction_id == prediction.id
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_paid_again(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    settings = make_settings(fake=fake_replicate)
+    first = start_batches(settings, workers=False)
+    job_id = first.submit(csv_of(CARS[:1]))
+    row = first.store.rows(job_id)[0]
+    owner = "deadhost/1/x"
+    first.store.claim(row.id, owner, 0.0)
+    first.store.advance(row.id, owner, state="creating", create_sent_at=time.time())
+    first.studio.provider.create(prompt=row.prompt, spec=_spec(row))  # answer "lost"
+    first.stop()
+    second = start_batches(settings)
+    assert wait_finished(second, job_id).done == 1
+    assert fake_replicate.creation_count() == 1
+
+
+def test_a_dead_local_worker_is_taken_over_without_waiting_for_its_lease(
+    start_batches, make_settings
+) -> None:
+    settings = make_settings(lease_seconds=3600)
+    first = start_batches(settings, workers=False)
+    job_id = first.submit(csv_of(CARS[:1]))
+    row = first.store.rows(job_id)[0]
+    dead = f"{socket.gethostname()}/999999999/abc"  # a pid that cannot exist
+    first.store.claim(row.id, dead, 3600)
+    first.store.advance(row.id, dead, state="creating")
+    first.stop()
+    second = start_batches(settings)
+    assert wait_finished(second, job_id, timeout=10).done == 1
+
+
+def test_old_batches_expire_and_answer_with_a_sentence(start_batches, make_settings) -> None:
+    batches = start_batches(make_settings(retention_hours=1))
+    job_id = batches.submit(csv_of(CARS[:1]))
+    wait_finished(batches, job_id)
+    zip_path = batches.zip_path(job_id)
+    assert batches.cleanup(now=time.time() + 1800) == 0
+    assert batches.cleanup(now=time.time() + 7200) >= 1
+    assert not zip_path.exists()
+    assert not (batches.batch_images_dir / job_id).exists()
+    with pytest.raises(Expired, match="removed"):
+        batches.status(job_id)
+
+
+def test_unknown_job_is_not_found(start_batches) -> None:
+    batches = start_batches()
+    for job_id in ("nope", "0" * 32, "../../etc/passwd"):
+        with pytest.raises(NotFound):
+            batches.status(job_id)
+
+
+def test_row_states_move_in_order(start_batches, fake_replicate: FakeReplicate, make_settings) -> None:
+    fake_replicate.latency = 1.4  # longer than the 1 s create hold, so the row waits
+    batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=1))
+    job_id = batches.submit(csv_of(CARS[:1]))
+    seen: list[str] = []
+    while not batches.status(job_id).finished:
+        state = batches.store.rows(job_id)[0].state
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        time.sleep(0.005)
+    order = [s.value for s in RowState]
+    assert seen == sorted(seen, key=order.index)
+    assert "waiting" in seen and seen[-1] == "done"
+
+
+def _spec(row: Row) -> CarSpec:
+    return CarSpec.model_validate(row.spec)
