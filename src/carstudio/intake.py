@@ -1,0 +1,642 @@
+"""CSV intake: uploaded bytes become an intake report of cleaned, validated car rows.
+
+The preview (validate endpoint) and the real submission both call `read_intake`, so what a
+person sees in the preview is exactly what will run. Problems with the file as a whole raise
+`InvalidInput` (or `TooLarge`); problems with single rows are reported per row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import functools
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from carstudio.errors import InvalidInput, TooLarge
+from carstudio.spec import FIELDS, MAX_TEXT, TEXT_FIELDS, CarSpec, clean_text
+
+MAX_ROWS = 50
+MAX_BYTES = 5 * 1024 * 1024
+PREVIEW_ROWS = 10
+MAX_COLUMNS = 16_384
+"""Widest header accepted: Excel's widest sheet. Anything wider is not a spreadsheet export."""
+
+DELIMITERS = ",;\t|"
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+EXCEL_ADVICE = "This is an Excel workbook, not a CSV: in Excel choose File > Save As > CSV UTF-8."
+
+_SHOWN_CHARS = 200
+"""How much of an invalid cell the report echoes back; enough to recognise it, never megabytes."""
+
+_MIB = 1024 * 1024
+
+# Header names after folding (see `header_key`) that mean a known column.
+SYNONYMS: dict[str, str] = {
+    "bodystyle": "body_style",
+    "body": "body_style",
+    "body_type": "body_style",
+    "bodytype": "body_style",
+    "style": "body_style",
+    "colour": "color",
+    "colour_name": "color",
+    "color_name": "color",
+    "exterior_color": "color",
+    "exterior_colour": "color",
+    "paint": "color",
+    "model_year": "year",
+    "yr": "year",
+    "aspect": "aspect_ratio",
+    "ratio": "aspect_ratio",
+    "aspectratio": "aspect_ratio",
+    "bg": "background",
+    "backdrop": "background",
+    "scene": "background",
+    "brand": "make",
+    "manufacturer": "make",
+    "marque": "make",
+    "trim_level": "trim",
+    "grade": "trim",
+    "variant": "trim",
+    "model_name": "model",
+}
+
+_FOLD = re.compile(r"[\s.\-_]+")
+_QUOTED = re.compile(r'"[^"]*"')
+# C0 controls other than tab/newline/return, and DEL: plain text has almost none of these.
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_BINARY_SAMPLE = 64 * 1024
+_SNIFF_SAMPLE = 4 * 1024
+
+_BOMS: tuple[tuple[bytes, str, str], ...] = (
+    # UTF-32 first: its little-endian mark begins with UTF-16's.
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """One header cell: its text as written, and the known column it maps to (or None)."""
+
+    name: str
+    mapped_to: str | None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A problem with one row; `row` is the spreadsheet row number (header is row 1)."""
+
+    row: int
+    column: str | None
+    message: str
+
+
+@dataclass
+class IntakeRow:
+    """One car row: cleaned values in FIELDS order, its spec when valid, and its errors."""
+
+    row: int
+    values: dict[str, str]
+    spec: CarSpec | None
+    errors: list[RowError]
+
+    @property
+    def valid(self) -> bool:
+        return self.spec is not None and not self.errors
+
+
+@dataclass
+class IntakeReport:
+    """Everything Car Studio read from one uploaded CSV."""
+
+    rows: list[IntakeRow]
+    headers: list[HeaderInfo]
+    unknown_headers: list[str]
+    encoding: str
+    delimiter: str
+    max_rows: int = MAX_ROWS
+
+    @property
+    def ok(self) -> bool:
+        """True when there is at least one row and no row has an error."""
+        return bool(self.rows) and not any(row.errors for row in self.rows)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def row_errors(self) -> list[RowError]:
+        return [error for row in self.rows for error in row.errors]
+
+    @property
+    def valid_rows(self) -> list[IntakeRow]:
+        return [row for row in self.rows if row.valid]
+
+    @property
+    def invalid_rows(self) -> list[IntakeRow]:
+        return [row for row in self.rows if not row.valid]
+
+    def to_json(self) -> dict[str, Any]:
+        """The intake report as the HTTP API returns it (camelCase)."""
+        return {
+            "ok": self.ok,
+            "rowCount": self.row_count,
+            "validCount": len(self.valid_rows),
+            "invalidCount": len(self.invalid_rows),
+            "headers": [{"name": h.name, "mappedTo": h.mapped_to} for h in self.headers],
+            "unknownHeaders": list(self.unknown_headers),
+            "preview": [
+                {
+                    "row": row.row,
+                    "values": dict(row.values),
+                    "errors": [{"column": e.column, "message": e.message} for e in row.errors],
+                    "valid": row.valid,
+                }
+                for row in self.rows[:PREVIEW_ROWS]
+            ],
+            "rowErrors": [
+                {"row": e.row, "column": e.column, "message": e.message} for e in self.row_errors
+            ],
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "maxRows": self.max_rows,
+        }
+
+
+def read_intake(
+    data: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES
+) -> IntakeReport:
+    """Read an uploaded CSV into an intake report.
+
+    Raises `TooLarge` over `max_bytes` and `InvalidInput` for any problem with the file as a
+    whole; never anything else, whatever the bytes.
+    """
+    if len(data) > max_bytes:
+        raise TooLarge(f"This file is {_size(len(data))}; the limit is {_size(max_bytes)}.")
+    if not data:
+        raise InvalidInput("The file is empty; upload a CSV with a header row and one car per row.")
+    _reject_other_formats(data)
+    text, encoding = _decode(data)
+    if not text.strip():
+        raise _only_blank_lines()
+    delimiter = sniff_delimiter(text)
+    table = _read_table(text, delimiter, max_rows)
+    if table.header is None:
+        raise _only_blank_lines()
+    columns, headers, unknown = _map_header(table)
+    if table.data_rows > max_rows:
+        raise InvalidInput(
+            f"This file has {table.data_rows:,} car rows; a batch takes at most {max_rows}. "
+            "Split it into smaller files."
+        )
+    if table.data_rows == 0:
+        raise InvalidInput(
+            "The file has a header row but no cars; add one car per row below the header."
+        )
+    width = len(table.header)
+    rows = [_intake_row(number, cells, columns, width, delimiter) for number, cells in table.rows]
+    return IntakeReport(
+        rows=rows,
+        headers=headers,
+        unknown_headers=unknown,
+        encoding=encoding,
+        delimiter=delimiter,
+        max_rows=max_rows,
+    )
+
+
+def template_csv() -> str:
+    """An example CSV with every column, for people to fill in."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(FIELDS)
+    writer.writerows(
+        [
+            ("Toyota", "Corolla", "sedan", "XSE", "2024", "pearl white", "white", "1:1"),
+            ("Ford", "F-150", "pickup truck", "Lariat", "2023", "agate black", "hub", "16:9"),
+            ("Volkswagen", "Golf", "hatchback", "GTI", "2022", "kings red", "white", "4:3"),
+            ("Tesla", "Model Y", "", "", "", "", "hub", "9:16"),
+        ]
+    )
+    return out.getvalue()
+
+
+def header_key(name: str) -> str:
+    """Fold a header name for matching: "Body-Style " -> "body_style"."""
+    return _FOLD.sub("_", clean_text(name).lower()).strip("_")
+
+
+def match_header(name: str) -> str | None:
+    """The known column a header name means, or None."""
+    key = header_key(name)
+    if key in FIELDS:
+        return key
+    return SYNONYMS.get(key)
+
+
+def sniff_delimiter(text: str) -> str:
+    """Which of , ; tab | separates the cells, judged mainly by the header line."""
+    start, line = _first_content_line(text)
+    # Header names never contain the delimiter unquoted, so the header line is the surest
+    # witness; the sniffer only breaks ties when several candidates appear in it.
+    unquoted = _QUOTED.sub("", line)
+    counts = {d: unquoted.count(d) for d in DELIMITERS if d in unquoted}
+    if not counts:
+        return ","
+    if len(counts) == 1:
+        return next(iter(counts))
+    sniffed = _sniffer_guess(text[start : start + _SNIFF_SAMPLE])
+    if sniffed in counts:
+        return sniffed
+    return max(counts, key=lambda d: counts[d])
+
+
+# --- file-level checks ---------------------------------------------------------------------
+
+
+def _only_blank_lines() -> InvalidInput:
+    return InvalidInput("The file has only blank lines; it needs a header row and one car per row.")
+
+
+def _reject_other_formats(data: bytes) -> None:
+    """Recognise files people upload by mistake and say how to get a CSV instead."""
+    head = data[:512]
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        if b"application/vnd.oasis.opendocument.spreadsheet" in head:
+            raise InvalidInput(
+                "This is an OpenDocument spreadsheet, not a CSV: "
+                "choose File > Save As > Text CSV and pick UTF-8."
+            )
+        if b"xl/" in data:
+            raise InvalidInput(EXCEL_ADVICE)
+        if b"Index/Document.iwa" in data:
+            raise InvalidInput(
+                "This is an Apple Numbers file, not a CSV: choose File > Export To > CSV."
+            )
+        raise InvalidInput(
+            "This is a ZIP archive, not a CSV: unzip it and upload the CSV file inside."
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        # The old binary .xls format; other Office documents share the container, but a
+        # spreadsheet is what people mean to upload here.
+        raise InvalidInput(EXCEL_ADVICE)
+    if b"urn:schemas-microsoft-com:office:spreadsheet" in data[:4096]:
+        raise InvalidInput(EXCEL_ADVICE)
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html", b"<table")):
+        # What many systems' "export to Excel" really writes.
+        raise InvalidInput(
+            "This is a web page (HTML), not a CSV: open it in Excel and choose "
+            "File > Save As > CSV UTF-8."
+        )
+    if head.startswith(b"%PDF"):
+        raise InvalidInput(
+            "This is a PDF document, not a CSV: export the table as CSV UTF-8 instead."
+        )
+    image = head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    )
+    if image:
+        raise InvalidInput(
+            "This is an image, not a CSV: upload a CSV that describes one car per row."
+        )
+    if head.startswith(b"\x1f\x8b"):
+        raise InvalidInput(
+            "This is a compressed (gzip) file, not a CSV: decompress it and upload the CSV."
+        )
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """The text and the encoding it was read with; binary data is refused, not guessed at."""
+    for bom, codec, label in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(
+                    f"This file starts with a {label} marker but is not valid {label} text "
+                    f"(byte {exc.start + 1}); save it again as CSV UTF-8."
+                ) from None
+            _refuse_binary_text(text)
+            return text, codec
+    # Only now may an 8-bit guess happen: latin-1 decodes any bytes at all, so binary data
+    # has to be recognised first.
+    _refuse_binary_bytes(data)
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        try:
+            # Excel on Windows writes "CSV" in the ANSI code page, most often cp1252.
+            text, encoding = data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            text, encoding = data.decode("latin-1"), "latin-1"
+    _refuse_binary_text(text)
+    return text, encoding
+
+
+def _not_text(detail: str = "") -> InvalidInput:
+    return InvalidInput(
+        f"This file is not CSV text{detail}; export the sheet as CSV UTF-8 and upload that."
+    )
+
+
+def _refuse_binary_bytes(data: bytes) -> None:
+    if b"\x00" in data:
+        half = len(data) // 2
+        # ASCII text in UTF-16 has a zero in every other byte.
+        if half and max(data[0::2].count(0), data[1::2].count(0)) > 0.8 * half:
+            raise InvalidInput(
+                "This file looks like UTF-16 text without a byte-order mark; "
+                "save it as CSV UTF-8 and upload that."
+            )
+        raise _not_text(" (it contains binary data)")
+    sample = data[:_BINARY_SAMPLE]
+    if len(_BINARY_BYTES.findall(sample)) > max(4, len(sample) // 50):
+        raise _not_text(" (it contains binary data)")
+
+
+def _refuse_binary_text(text: str) -> None:
+    if "\x00" in text:
+        raise _not_text(" (it contains binary data)")
+    sample = text[:_BINARY_SAMPLE]
+    if len(_BINARY_CHARS.findall(sample)) > max(4, len(sample) // 50):
+        raise _not_text(" (it is full of control characters)")
+
+
+def _size(n: int) -> str:
+    """A byte count for people, rounded up so a file just over a limit never looks equal."""
+    if n >= _MIB:
+        return f"{math.ceil(n / _MIB * 10) / 10:g} MB"
+    if n >= 1024:
+        return f"{math.ceil(n / 1024 * 10) / 10:g} KB"
+    return f"{n} bytes"
+
+
+# --- delimiter -----------------------------------------------------------------------------
+
+
+def _first_content_line(text: str) -> tuple[int, str]:
+    """Where the first line with any content starts, and that line (blank rows skipped)."""
+    # lstrip and find run in C: a file of millions of blank lines stays fast.
+    rest = text.lstrip(" \t\r\n,;|\x0b\x0c")
+    first = len(text) - len(rest)
+    start = max(text.rfind("\n", 0, first), text.rfind("\r", 0, first)) + 1
+    ends = [i for i in (text.find("\n", first), text.find("\r", first)) if i >= 0]
+    end = min(ends) if ends else len(text)
+    return start, text[start:end]
+
+
+def _sniffer_guess(sample: str) -> str | None:
+    # Cut a partial last line: the sniffer compares lines and a torn one misleads it.
+    cut = max(sample.rfind("\n"), sample.rfind("\r"))
+    if cut > 0:
+        sample = sample[:cut]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except Exception:  # a heuristic: any failure just means "no opinion"
+        return None
+
+
+# --- table --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Table:
+    header: list[str] | None = None
+    header_row: int = 0
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    data_rows: int = 0
+
+
+def _read_table(text: str, delimiter: str, max_rows: int) -> _Table:
+    """Header and the first `max_rows` non-blank rows with spreadsheet row numbers.
+
+    Every record counts as one spreadsheet row, blank or not, and a quoted cell with line
+    breaks stays one row, as Excel shows it. Rows past the limit are only counted, so an
+    oversized file fails fast with its exact size.
+    """
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quotechar='"',
+        doublequote=True,
+        # `a, "b, c"` is how people type a quoted cell by hand.
+        skipinitialspace=True,
+        # Refuse what cannot be read unambiguously (an unclosed quote, text after a closing
+        # quote) instead of guessing and quietly shifting cells.
+        strict=True,
+    )
+    table = _Table()
+    number = 0
+    try:
+        for number, cells in enumerate(reader, start=1):
+            if not cells or _is_blank(cells):
+                continue
+            if table.header is None:
+                table.header, table.header_row = cells, number
+                continue
+            table.data_rows += 1
+            if table.data_rows <= max_rows:
+                table.rows.append((number, cells))
+    except csv.Error as exc:
+        raise _csv_problem(exc, number + 1) from None
+    return table
+
+
+def _csv_problem(exc: csv.Error, row: int) -> InvalidInput:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        message = (
+            f"A quote that opens a cell in row {row} is never closed, so the rest of the file "
+            "would be one cell; close that quote or remove it."
+        )
+    elif "expected after" in text:
+        message = (
+            f"Row {row} has text right after a closing quote; put the whole cell in quotes "
+            'and write each quote inside it as two quotes ("").'
+        )
+    elif "field larger than field limit" in text:
+        message = (
+            f"Row {row} has a cell longer than {csv.field_size_limit():,} characters, far "
+            "more than any car needs; check that this is the right file."
+        )
+    else:
+        message = f"Row {row} is not valid CSV ({text}); save the sheet again as CSV UTF-8."
+    return InvalidInput(message, [{"row": row, "message": message}])
+
+
+def _is_blank(cells: list[str]) -> bool:
+    """True when no cell has anything a person would see."""
+    joined = "".join(cells).strip()
+    if not joined:
+        return True
+    # Fast path: a printable first character is content (clean_text only removes
+    # non-printable ones); only odd rows pay for a full clean.
+    return not joined[0].isprintable() and _cleans_to_nothing(joined)
+
+
+@functools.lru_cache(maxsize=64)
+def _cleans_to_nothing(text: str) -> bool:
+    # Cached because such rows repeat: a file of a million identical invisible-character
+    # lines must not cost a million cleanups.
+    return not clean_text(text)
+
+
+def _map_header(table: _Table) -> tuple[dict[str, int], list[HeaderInfo], list[str]]:
+    """Known column -> cell index, plus the header as reported; refuses unusable headers."""
+    header = table.header or []
+    if len(header) > MAX_COLUMNS:
+        raise InvalidInput(
+            f"The header row has {len(header):,} cells, more than a spreadsheet has columns; "
+            "check that this is the right file."
+        )
+    empty = {i for i, cell in enumerate(header) if not clean_text(cell)}
+    filled = _filled_columns(empty, table.rows) if empty else set()
+    headers: list[HeaderInfo] = []
+    unknown: list[str] = []
+    claims: dict[str, list[tuple[int, str]]] = {}
+    for index, cell in enumerate(header):
+        if index in empty:
+            if index not in filled:
+                continue  # an empty column with an empty header is just spreadsheet slack
+            name, mapped = f"(column {index + 1})", None
+        else:
+            name = clean_text(cell)
+            mapped = match_header(name)
+        headers.append(HeaderInfo(name, mapped))
+        if mapped is None:
+            unknown.append(name)
+        else:
+            claims.setdefault(mapped, []).append((index, name))
+    duplicates = {known: found for known, found in claims.items() if len(found) > 1}
+    if duplicates:
+        details = [
+            {"row": table.header_row, "column": known, "message": _duplicate_message(known, found)}
+            for known, found in duplicates.items()
+        ]
+        raise InvalidInput(details[0]["message"], details)
+    if "make" not in claims and "model" not in claims:
+        shown = ", ".join(f'"{h.name}"' for h in headers[:5]) + (
+            ", ..." if len(headers) > 5 else ""
+        )
+        message = (
+            f"The header row (row {table.header_row}) has no make or model column "
+            f"(it has {shown}); the first row must name the columns, like make,model,year."
+        )
+        raise InvalidInput(message, [{"row": table.header_row, "message": message}])
+    columns = {known: found[0][0] for known, found in claims.items()}
+    return columns, headers, unknown
+
+
+def _duplicate_message(known: str, found: list[tuple[int, str]]) -> str:
+    names = [f'{i + 1} ("{name}")' for i, name in found]
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    if len(found) == 2:
+        return f"Columns {listed} both mean {known}; keep one and delete or rename the other."
+    return f"Columns {listed} all mean {known}; keep one and delete or rename the others."
+
+
+def _filled_columns(empty: set[int], rows: list[tuple[int, list[str]]]) -> set[int]:
+    """Which header-less columns hold data in any row."""
+    filled: set[int] = set()
+    for _, cells in rows:
+        candidates = [i for i, cell in enumerate(cells) if cell and i in empty]
+        filled.update(i for i in candidates if not _is_blank([cells[i]]))
+    return filled
+
+
+# --- rows ---------------------------------------------------------------------------------
+
+
+def _intake_row(
+    number: int, cells: list[str], columns: dict[str, int], width: int, delimiter: str
+) -> IntakeRow:
+    """Clean and validate one row against CarSpec."""
+    raw = {
+        name: clean_text(cells[columns[name]])
+        if name in columns and columns[name] < len(cells)
+        else ""
+        for name in FIELDS
+    }
+    errors: dict[str | None, RowError] = {}
+
+    def add(column: str | None, message: str) -> None:
+        errors.setdefault(column, RowError(number, column, message))
+
+    if len(cells) > width and not _is_blank(cells[width:]):
+        add(
+            None,
+            "This row has more cells than the header has columns; put quotes around any "
+            f"value that contains a {DELIMITER_NAMES[delimiter]}.",
+        )
+    for name in TEXT_FIELDS:
+        if len(raw[name]) > MAX_TEXT:
+            # Cutting would silently change the car; the person should shorten it.
+            add(
+                name,
+                f"{_label(name)} is {len(raw[name]):,} characters long; the limit is {MAX_TEXT}.",
+            )
+    # Checked here as well as by CarSpec: pydantic skips whole-model rules once a field
+    # fails, and the person should see every problem of the row at once.
+    nameless = not raw["make"] and not raw["model"]
+    if nameless:
+        add("make", "A car needs at least a make or a model.")
+
+    spec: CarSpec | None = None
+    try:
+        spec = CarSpec.model_validate(raw)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            loc = problem.get("loc") or ()
+            column = loc[0] if loc and loc[0] in FIELDS else None
+            if column is None and nameless:
+                continue  # the make-or-model rule, already reported above
+            add(column, _plain(str(problem.get("msg", "invalid value"))))
+
+    if spec is not None and not errors:
+        return IntakeRow(number, spec.as_row(), spec, [])
+    values = {
+        name: _shown(raw[name]) if name in errors else _normalized(name, raw[name])
+        for name in FIELDS
+    }
+    ordered = sorted(
+        errors.values(), key=lambda e: -1 if e.column is None else FIELDS.index(e.column)
+    )
+    return IntakeRow(number, values, None, ordered)
+
+
+def _normalized(name: str, text: str) -> str:
+    """How a valid spec holds this one value (year "2024.0" -> "2024", "" background -> "white")."""
+    # Placeholders satisfy the make-or-model rule so this field is judged on its own, by the
+    # very rules CarSpec applies.
+    probe = {"make": "-", "model": "-", name: text}
+    try:
+        return CarSpec.model_validate(probe).as_row()[name]
+    except ValidationError:
+        return _shown(text)
+
+
+def _plain(message: str) -> str:
+    """pydantic's message as a sentence: no "Value error, " prefix, capitalised, full stop."""
+    message = message.removeprefix("Value error, ").strip() or "Invalid value"
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
