@@ -84,7 +84,11 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.warning("%s: %s", type(exc).__name__, exc.message)
-        return JSONResponse(error_body(exc.message, exc.details), status_code=status)
+        # After a refused upload, close the connection rather than read the rest of it.
+        headers = {"Connection": "close"} if isinstance(exc, TooLarge) else None
+        return JSONResponse(
+            error_body(exc.message, exc.details), status_code=status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
