@@ -29,7 +29,12 @@ def csv_of(rows: list[tuple[str, ...]]) -> bytes:
 
 def numbered_cars(count: int) -> bytes:
     """`count` distinct cars: Model-1, Model-2, ... so prompts can be told apart."""
-    return csv_of([("Carmaker", f"Model-{n}", "", "", "2024", "red", "white", "1:1") for n in range(1, count + 1)])
+    return csv_of(
+        [
+            ("Carmaker", f"Model-{n}", "", "", "2024", "red", "white", "1:1")
+            for n in range(1, count + 1)
+        ]
+    )
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:
@@ -44,9 +49,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float 
 
 
 def wait_finished(batches: BatchService, job_id: str, timeout: float = 20.0) -> JobStatus:
-    return wait_until(
-        lambda: (s := batches.status(job_id)).finished and s, timeout=timeout
-    )
+    return wait_until(lambda: (s := batches.status(job_id)).finished and s, timeout=timeout)
 
 
 def read_zip(path: Path | bytes) -> tuple[list[str], dict[str, Any], list[dict[str, Any]] | None]:

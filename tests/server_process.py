@@ -22,7 +22,9 @@ def free_port() -> int:
 class ServerProcess:
     """`carstudio serve` (or `worker`) in a child process with its settings in the environment."""
 
-    def __init__(self, env: dict[str, str], log: Path, command: tuple[str, ...] = ("serve",)) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, command: tuple[str, ...] = ("serve",)
+    ) -> None:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CARSTUDIO_")}
         self.env.pop("REPLICATE_API_TOKEN", None)

@@ -45,7 +45,8 @@ def finished(client: TestClient, job_id: str) -> dict:
 
 def test_car_image_answers_the_contract_and_serves_the_image(client: TestClient) -> None:
     response = client.post(
-        "/api/car-image", json={"make": "Toyota", "model": "Corolla", "year": 2024, "aspect_ratio": "4:3"}
+        "/api/car-image",
+        json={"make": "Toyota", "model": "Corolla", "year": 2024, "aspect_ratio": "4:3"},
     )
     assert response.status_code == 200
     body = response.json()
@@ -84,7 +85,9 @@ def test_bad_car_specs_are_400_with_details(client: TestClient, payload: dict, f
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1,2]", b"null", b'"text"'])
 def test_a_body_that_is_not_a_json_object_is_400(client: TestClient, raw: bytes) -> None:
-    response = client.post("/api/car-image", content=raw, headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/car-image", content=raw, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400 and "error" in response.json()
 
 
@@ -121,7 +124,11 @@ def test_the_token_never_appears_in_answers_or_pages(
 
 
 def test_unknown_single_images_are_404(client: TestClient) -> None:
-    for path in ("/images/abc/def.png", "/images/" + "0" * 32 + "/x.png", "/images/..%2f..%2fetc/passwd"):
+    for path in (
+        "/images/abc/def.png",
+        "/images/" + "0" * 32 + "/x.png",
+        "/images/..%2f..%2fetc/passwd",
+    ):
         response = client.get(path)
         assert response.status_code == 404 and "error" in response.json()
 
@@ -185,7 +192,13 @@ def test_55_rows_are_refused_with_a_sentence(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"make,model\n", b"\x00\x01\x02\x03" * 100, b'make,model\n"Toyota,Corolla\n', b"PK\x03\x04junk"],
+    [
+        b"",
+        b"make,model\n",
+        b"\x00\x01\x02\x03" * 100,
+        b'make,model\n"Toyota,Corolla\n',
+        b"PK\x03\x04junk",
+    ],
 )
 def test_files_that_are_not_usable_csv_are_400(client: TestClient, data: bytes) -> None:
     for path in ("/api/car-batch", "/api/car-batch/validate"):

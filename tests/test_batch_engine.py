@@ -121,7 +121,9 @@ def test_never_more_than_three_predictions_in_flight(
     assert fake_replicate.creation_count() == 12
 
 
-def test_concurrency_is_a_setting(start_batches, fake_replicate: FakeReplicate, make_settings) -> None:
+def test_concurrency_is_a_setting(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
     fake_replicate.latency = 0.15
     batches = start_batches(make_settings(fake=fake_replicate, concurrency=2))
     wait_finished(batches, batches.submit(numbered_cars(6)))
@@ -159,7 +161,9 @@ def test_a_row_past_its_deadline_is_cancelled_and_failed(
 def test_invalid_rows_can_be_skipped_and_are_reported(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:
-    data = csv_of([CARS[0], ("", "", "", "", "", "red", "", ""), ("Kia", "EV6", "", "", "3024", "", "", "")])
+    data = csv_of(
+        [CARS[0], ("", "", "", "", "", "red", "", ""), ("Kia", "EV6", "", "", "3024", "", "", "")]
+    )
     batches = start_batches(make_settings(fake=fake_replicate))
     with pytest.raises(InvalidInput, match="2 rows are not valid") as caught:
         batches.submit(data)
@@ -174,9 +178,7 @@ def test_invalid_rows_can_be_skipped_and_are_reported(
     assert fake_replicate.creation_count() == 1
 
 
-def test_same_car_twice_gets_the_row_number_in_its_name(
-    start_batches, make_settings
-) -> None:
+def test_same_car_twice_gets_the_row_number_in_its_name(start_batches, make_settings) -> None:
     batches = start_batches()
     job_id = batches.submit(csv_of([CARS[0], CARS[1], CARS[0]]))
     wait_finished(batches, job_id)
@@ -298,7 +300,9 @@ def test_unknown_job_is_not_found(start_batches) -> None:
             batches.status(job_id)
 
 
-def test_row_states_move_in_order(start_batches, fake_replicate: FakeReplicate, make_settings) -> None:
+def test_row_states_move_in_order(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
     fake_replicate.latency = 1.4  # longer than the 1 s create hold, so the row waits
     batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=1))
     job_id = batches.submit(csv_of(CARS[:1]))

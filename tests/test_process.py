@@ -1,4 +1,5 @@
-"""The server as a real process: killed mid-batch it resumes; Ctrl-C stops it; big uploads stop early."""
+"""The server as a real process: killed mid-batch it resumes; Ctrl-C stops it; endless
+uploads are cut off."""
 
 from __future__ import annotations
 

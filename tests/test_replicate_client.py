@@ -63,7 +63,9 @@ def generate(provider: ReplicateProvider, tmp_path: Path, deadline: float = 10.0
     return provider.download(prediction, tmp_path / "car").path
 
 
-def error_of(provider: ReplicateProvider, tmp_path: Path, deadline: float = 10.0) -> GenerationError:
+def error_of(
+    provider: ReplicateProvider, tmp_path: Path, deadline: float = 10.0
+) -> GenerationError:
     with pytest.raises(GenerationError) as caught:
         generate(provider, tmp_path, deadline)
     return caught.value
@@ -120,7 +122,9 @@ def test_every_supported_model_gets_only_the_inputs_it_accepts(
 
 
 def test_base_url_with_v1_suffix_still_works(fake_replicate: FakeReplicate, make_settings) -> None:
-    settings = make_settings(fake=fake_replicate, replicate_base_url=fake_replicate.base_url + "/v1/")
+    settings = make_settings(
+        fake=fake_replicate, replicate_base_url=fake_replicate.base_url + "/v1/"
+    )
     assert settings.replicate_base_url == fake_replicate.base_url
 
 
@@ -159,7 +163,9 @@ def test_a_retired_model_names_the_setting_and_its_replacement(
 def test_invalid_input_is_reported_with_the_field(
     client, fake_replicate: FakeReplicate, tmp_path: Path
 ) -> None:
-    wrong = ImageModel("google/imagen-3", "x", frozenset({"prompt", "aspect_ratio", "output_format"}))
+    wrong = ImageModel(
+        "google/imagen-3", "x", frozenset({"prompt", "aspect_ratio", "output_format"})
+    )
     error = error_of(client(model=wrong), tmp_path)
     assert error.failure is Failure.INVALID_INPUT
     assert "output_format" in error.message
@@ -211,7 +217,13 @@ def test_a_prediction_past_its_deadline_is_cancelled_at_replicate(
 
 @pytest.mark.parametrize(
     "kind",
-    ["server_error_500", "server_error_502", "server_error_503", "server_error_504", "non_json_5xx"],
+    [
+        "server_error_500",
+        "server_error_502",
+        "server_error_503",
+        "server_error_504",
+        "non_json_5xx",
+    ],
 )
 def test_a_server_error_on_create_is_retried_once(
     client, fake_replicate: FakeReplicate, tmp_path: Path, kind: str
@@ -311,7 +323,9 @@ def test_output_present_while_still_processing_counts_as_done(
     assert provider.download(ready, tmp_path / "car").path.exists()
 
 
-def test_a_data_uri_output_is_decoded(client, fake_replicate: FakeReplicate, tmp_path: Path) -> None:
+def test_a_data_uri_output_is_decoded(
+    client, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
     fake_replicate.add_fault("data_uri")
     path = generate(client(), tmp_path)
     with Image.open(path) as image:
@@ -353,6 +367,11 @@ def test_a_prediction_whose_create_answer_was_lost_can_be_found(
     made = provider.create(prompt=PROMPT, spec=SPEC, wait=False)
     found = provider.find_created(prompt=PROMPT, spec=SPEC, since=since - 5)
     assert found is not None and found.id == made.id
-    assert provider.find_created(prompt=PROMPT, spec=SPEC, since=since - 5, exclude=frozenset({made.id})) is None
+    assert (
+        provider.find_created(
+            prompt=PROMPT, spec=SPEC, since=since - 5, exclude=frozenset({made.id})
+        )
+        is None
+    )
     other = CarSpec(make="Kia", aspect_ratio="16:9")
     assert provider.find_created(prompt="another car", spec=other, since=since - 5) is None

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
+from carstudio.errors import ConfigurationError
 from carstudio.naming import image_stem, slug, unique_stem
 from carstudio.prompts import load_prompt_book
 from carstudio.spec import AspectRatio, Background, CarSpec
-from carstudio.errors import ConfigurationError
 
 
 def test_a_spec_needs_a_make_or_a_model() -> None:
@@ -40,7 +40,10 @@ def test_unknown_aspect_ratio_says_what_is_allowed() -> None:
         CarSpec(make="Kia", aspect_ratio="2:1")
 
 
-@pytest.mark.parametrize(("raw", "year"), [("2024", 2024), ("2024.0", 2024), (2024.0, 2024), ("", None)])
+@pytest.mark.parametrize(
+    ("raw", "year"),
+    [("2024", 2024), ("2024.0", 2024), ("2024,0", 2024), (2024.0, 2024), ("", None)],
+)
 def test_year_accepts_excel_floats(raw: object, year: int | None) -> None:
     assert CarSpec(make="Kia", year=raw).year == year
 
@@ -57,8 +60,12 @@ def test_text_is_trimmed_and_control_characters_removed() -> None:
     assert spec.model == "Co rolla"
 
 
+def test_invisible_formatting_characters_do_not_split_words() -> None:
+    assert CarSpec(make="Citro\u200bën").make == "Citroën"
+
+
 def test_overlong_text_is_an_error_not_silently_cut() -> None:
-    with pytest.raises(ValidationError, match="at most 60"):
+    with pytest.raises(ValidationError, match="make is 61 characters long; the limit is 60"):
         CarSpec(make="x" * 61)
 
 
@@ -105,7 +112,11 @@ def test_broken_template_file_names_itself(tmp_path) -> None:
 
 def test_file_name_follows_the_fields_in_order() -> None:
     spec = CarSpec(
-        make="Mercedes-Benz", model="C 300", year=2024, body_style="Sedan", trim="AMG Line",
+        make="Mercedes-Benz",
+        model="C 300",
+        year=2024,
+        body_style="Sedan",
+        trim="AMG Line",
         background="hub",
     )
     assert image_stem(spec) == "mercedes-benz-c-300-2024-sedan-amg-line-hub"

@@ -78,9 +78,9 @@ def generate(
     color: Annotated[str, typer.Option(help="Paint colour, e.g. pearl white.")] = "",
     background: Annotated[Background, typer.Option(case_sensitive=False)] = Background.WHITE,
     aspect_ratio: Annotated[AspectRatio, typer.Option()] = AspectRatio.SQUARE,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the image.")] = Path(
-        "car.png"
-    ),
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the image.")
+    ] = Path("car.png"),
 ) -> None:
     """Generate one car image and write it to a file."""
     from carstudio.generation import Studio

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     replicate_api_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("REPLICATE_API_TOKEN", "CARSTUDIO_REPLICATE_API_TOKEN"),
-        description="Replicate API token (r8_...). Without it the offline preview provider is used.",
+        description="Replicate API token (r8_...); without it the offline preview is used.",
     )
     replicate_base_url: str = Field(
         default=PUBLIC_REPLICATE_URL,
@@ -41,7 +41,8 @@ class Settings(BaseSettings):
         "block_low_and_above", "block_medium_and_above", "block_only_high"
     ] = Field(default="block_only_high", description="CARSTUDIO_SAFETY_FILTER_LEVEL.")
     data_dir: Path = Field(
-        default=Path("data"), description="CARSTUDIO_DATA_DIR: where everything Car Studio writes lives."
+        default=Path("data"),
+        description="CARSTUDIO_DATA_DIR: where everything Car Studio writes lives.",
     )
     prompts_file: Path | None = Field(
         default=None,
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="CARSTUDIO_DATABASE_URL: SQLAlchemy URL; default a SQLite file in the data dir.",
+        description="CARSTUDIO_DATABASE_URL: SQLAlchemy URL; default SQLite in the data dir.",
     )
     queue_url: str | None = Field(
         default=None,

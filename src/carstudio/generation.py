@@ -103,7 +103,7 @@ class Studio:
         )
 
     def single_image(self, image_id: str, name: str) -> Path:
-        """The stored file of a single image, found by listing its folder, never by joining input."""
+        """A single image's file, found by listing its folder, never by joining input."""
         if _IMAGE_ID.fullmatch(image_id):
             folder = self.single_dir / image_id
             for path in folder.glob("*") if folder.is_dir() else ():

@@ -12,7 +12,7 @@ _UNSAFE = re.compile(r"[^a-z0-9]+")
 
 
 def slug(text: str) -> str:
-    """Lowercase ASCII letters and digits joined by single hyphens; accents folded, the rest dropped."""
+    """Lowercase ASCII letters and digits joined by hyphens; accents folded, the rest dropped."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return _UNSAFE.sub("-", folded.lower()).strip("-")
 

@@ -1,4 +1,5 @@
-"""What a car is in Car Studio: the spec, its allowed values, and the rules shared by forms and CSV rows."""
+"""What a car is in Car Studio: the spec, its allowed values, and the rules that forms
+and CSV rows share."""
 
 from __future__ import annotations
 
@@ -8,13 +9,23 @@ import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MAX_TEXT = 60
 """Longest value kept for a text field; longer input is an error, not silently cut."""
 
 FIRST_CAR_YEAR = 1886
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Invisible formatting (zero-width, direction marks, BOM) would split words if made a space.
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 class Background(StrEnum):
@@ -39,7 +50,7 @@ def clean_text(value: Any) -> str:
     if value is None:
         return ""
     text = unicodedata.normalize("NFC", str(value))
-    text = _CONTROL.sub(" ", text)
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
     return " ".join(text.split())
 
 
@@ -61,12 +72,16 @@ def parse_year(value: Any) -> int | None:
         text = clean_text(value)
         if not text:
             return None
-        match = re.fullmatch(r"(\d{4})(?:\.0+)?", text)
+        # Excel writes 2024.0, or 2024,0 where the decimal separator is a comma.
+        match = re.fullmatch(r"(\d{4})(?:[.,]0+)?", text)
         if not match:
             return _bad_year(text)
         year = int(match.group(1))
     if not FIRST_CAR_YEAR <= year <= latest_model_year():
-        raise ValueError(f"year {year} is out of range; use a year from {FIRST_CAR_YEAR} to {latest_model_year()}")
+        raise ValueError(
+            f"year {year} is out of range; use a year from {FIRST_CAR_YEAR} "
+            f"to {latest_model_year()}"
+        )
     return year
 
 
@@ -102,19 +117,23 @@ class CarSpec(BaseModel):
     trim: str = Field(default="", max_length=MAX_TEXT, examples=["XSE"])
     year: Annotated[int | None, BeforeValidator(parse_year)] = Field(default=None, examples=[2024])
     color: str = Field(default="", max_length=MAX_TEXT, examples=["pearl white"])
-    background: Annotated[
-        Background, _choice(Background, Background.WHITE, "background")
-    ] = Background.WHITE
+    background: Annotated[Background, _choice(Background, Background.WHITE, "background")] = (
+        Background.WHITE
+    )
     aspect_ratio: Annotated[
         AspectRatio, _choice(AspectRatio, AspectRatio.SQUARE, "aspect ratio")
     ] = AspectRatio.SQUARE
 
     @field_validator(*TEXT_FIELDS, mode="before")
     @classmethod
-    def _clean(cls, value: Any) -> str:
+    def _clean(cls, value: Any, info: ValidationInfo) -> str:
         if value is not None and not isinstance(value, str | int | float):
             raise ValueError("must be text")
-        return clean_text(value)
+        text = clean_text(value)
+        if len(text) > MAX_TEXT:
+            label = (info.field_name or "text").replace("_", " ")
+            raise ValueError(f"{label} is {len(text)} characters long; the limit is {MAX_TEXT}")
+        return text
 
     @model_validator(mode="after")
     def _needs_make_or_model(self) -> CarSpec:

@@ -166,7 +166,10 @@ class BatchService:
             raise InvalidInput(
                 f"{count} row{'s are' if count != 1 else ' is'} not valid; fix "
                 f"{'them' if count != 1 else 'it'} or choose to skip invalid rows.",
-                [{"row": e.row, "column": e.column, "message": e.message} for e in report.row_errors],
+                [
+                    {"row": e.row, "column": e.column, "message": e.message}
+                    for e in report.row_errors
+                ],
             )
         if not report.valid_rows:
             raise InvalidInput("No row in this file can be generated.")
@@ -287,7 +290,9 @@ class BatchService:
         job = self.job(job_id)
         path = self.settings.downloads_dir / f"{job.id}.zip"
         if job.state != JobState.READY.value or not path.is_file():
-            raise NotFound("This batch's ZIP is not ready yet; it appears when every row has finished.")
+            raise NotFound(
+                "This batch's ZIP is not ready yet; it appears when every row has finished."
+            )
         return path
 
     def row_image(self, job_id: str, row_number: int, *, thumbnail: bool = False) -> Path:
@@ -380,6 +385,10 @@ class BatchService:
 
 
 def _title(values: dict[str, str]) -> str:
-    parts = (values.get("year", ""), values.get("make", ""), values.get("model", ""), values.get("trim", ""))
+    parts = (
+        values.get("year", ""),
+        values.get("make", ""),
+        values.get("model", ""),
+        values.get("trim", ""),
+    )
     return " ".join(part for part in parts if part) or "(no make or model)"
-

@@ -109,7 +109,9 @@ class Store:
     def __init__(self, url: str, *, clock: Clock = time.time) -> None:
         self.clock = clock
         if url.startswith("sqlite"):
-            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -162,7 +164,7 @@ class Store:
             s.execute(update(Job).where(Job.id == job_id).values(**fields))
 
     def settle_unstarted(self, job_id: str, state: RowState, *, error: str, failure: str) -> int:
-        """Move every queued row of a job that nobody holds to `state` (cancel, or a fatal fault)."""
+        """Move a job's queued rows that nobody holds to `state` (cancel, or a fatal fault)."""
         now = self.clock()
         with self.session() as s:
             result = s.execute(
@@ -184,7 +186,7 @@ class Store:
         return {state: count for state, count in pairs}
 
     def begin_archive(self, job_id: str) -> bool:
-        """Take the job's ZIP-building turn when every row is terminal; False if not this caller's."""
+        """Take the job's turn to build its ZIP once every row is terminal; False if not ours."""
         with self.session() as s:
             pending = s.scalar(
                 select(func.count())

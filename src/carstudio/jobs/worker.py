@@ -102,18 +102,18 @@ class RowWorker:
         )
 
     def _recover_lost_create(self, row: Row, spec: CarSpec) -> str | None:
-        """If a create was sent but its id never stored, find that prediction instead of paying again."""
+        """A create was sent but its id never stored: find that prediction, don't pay again."""
         if row.create_sent_at is None:
             return None
-        taken = frozenset(
-            r.prediction_id for r in self.store.rows(row.job_id) if r.prediction_id
-        )
+        taken = frozenset(r.prediction_id for r in self.store.rows(row.job_id) if r.prediction_id)
         found = self.provider.find_created(
             prompt=row.prompt, spec=spec, since=row.create_sent_at - 5, exclude=taken
         )
         if found is None:
             return None
-        log.info("row %s: adopted prediction %s from a create whose answer was lost", row.row, found.id)
+        log.info(
+            "row %s: adopted prediction %s from a create whose answer was lost", row.row, found.id
+        )
         self._advance(row, state=RowState.WAITING.value, prediction_id=found.id)
         return found.id
 

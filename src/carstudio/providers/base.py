@@ -59,7 +59,7 @@ class Provider(Protocol):
     def get(self, prediction_id: str) -> Prediction: ...
 
     def wait(self, prediction: Prediction, *, deadline: float) -> Prediction:
-        """Block until the image is ready (monotonic `deadline`); raise GenerationError otherwise."""
+        """Block until the image is ready (by monotonic `deadline`), else raise GenerationError."""
         ...
 
     def download(self, prediction: Prediction, dest: Path) -> StoredImage:
@@ -91,7 +91,8 @@ def check_image_head(head: bytes) -> tuple[str, str]:
     kind = image_kind(head)
     if kind is None:
         raise GenerationError(
-            Failure.BAD_OUTPUT, "The provider returned a file that is not a PNG, JPEG or WebP image."
+            Failure.BAD_OUTPUT,
+            "The provider returned a file that is not a PNG, JPEG or WebP image.",
         )
     return kind
 

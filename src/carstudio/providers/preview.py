@@ -118,7 +118,9 @@ def render_placeholder(spec: CarSpec) -> Image.Image:
     unit = min(width / 8.5, height / 5.6)
     cx, base = width / 2, height * 0.74
     shadow = (40, 44, 50) if hub else (215, 215, 215)
-    draw.ellipse((cx - 3.4 * unit, base - 0.2 * unit, cx + 3.4 * unit, base + 0.35 * unit), fill=shadow)
+    draw.ellipse(
+        (cx - 3.4 * unit, base - 0.2 * unit, cx + 3.4 * unit, base + 0.35 * unit), fill=shadow
+    )
     draw.rounded_rectangle(
         (cx - 3.2 * unit, base - 1.5 * unit, cx + 3.2 * unit, base - 0.3 * unit),
         radius=int(unit * 0.4),
@@ -158,11 +160,19 @@ def render_placeholder(spec: CarSpec) -> Image.Image:
     text_color = (245, 245, 245) if hub else (40, 44, 52)
     font = ImageFont.load_default(size=max(12, int(height / 22)))
     small = ImageFont.load_default(size=max(10, int(height / 34)))
-    draw.text((width / 2, height * 0.1), "PREVIEW · not a photo", font=small, fill=(200, 60, 40), anchor="mm")
+    draw.text(
+        (width / 2, height * 0.1),
+        "PREVIEW · not a photo",
+        font=small,
+        fill=(200, 60, 40),
+        anchor="mm",
+    )
     title = spec.title or spec.make or spec.model
     draw.text((width / 2, height * 0.19), title[:48], font=font, fill=text_color, anchor="mm")
     subtitle = " · ".join(
-        part for part in (spec.color, spec.body_style, f"{spec.background.value} background") if part
+        part
+        for part in (spec.color, spec.body_style, f"{spec.background.value} background")
+        if part
     )
     draw.text((width / 2, height * 0.9), subtitle[:64], font=small, fill=text_color, anchor="mm")
     return image

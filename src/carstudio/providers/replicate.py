@@ -175,7 +175,9 @@ class ReplicateProvider:
     ) -> Prediction | None:
         """The prediction a lost create made for this car after `since` (epoch seconds), if any."""
         when = dt.datetime.fromtimestamp(since, dt.UTC)
-        return self._find_input(self.input_for(prompt=prompt, spec=spec), since=when, exclude=exclude)
+        return self._find_input(
+            self.input_for(prompt=prompt, spec=spec), since=when, exclude=exclude
+        )
 
     def _find_input(
         self, input_: dict[str, Any], *, since: dt.datetime, exclude: frozenset[str] = frozenset()

@@ -103,9 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) and exc.detail else None
         if message is None or message in {"Not Found", "Method Not Allowed"}:
             message = _STATUS_WORDS.get(exc.status_code, "The request could not be handled.")
-        return JSONResponse(
-            error_body(message), status_code=exc.status_code, headers=exc.headers
-        )
+        return JSONResponse(error_body(message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:

@@ -44,6 +44,7 @@ def page_context(settings: Settings) -> dict[str, Any]:
         "concurrency": settings.concurrency,
         "max_rows": intake.MAX_ROWS,
         "max_upload_mb": intake.MAX_BYTES // (1024 * 1024),
+        "max_upload_bytes": intake.MAX_BYTES,
         "backgrounds": BACKGROUNDS,
         "aspect_ratios": ASPECT_RATIOS,
         "first_year": FIRST_CAR_YEAR,
