@@ -50,6 +50,22 @@ def _first_error(exc: ValidationError) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run batch rows in this process (off when `carstudio worker` processes run).",
+            show_default=False,
+        ),
+    ] = None,
+    periodic: Annotated[
+        bool | None,
+        typer.Option(
+            "--periodic/--no-periodic",
+            help="Sweep expired leases and clean up old files here (one process only).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the Car Creation page and the API (default http://127.0.0.1:8000)."""
     import uvicorn
@@ -57,7 +73,7 @@ def serve(
     from carstudio.logs import configure_logging
     from carstudio.web.app import create_app
 
-    settings = load_settings(host=host, port=port)
+    settings = load_settings(host=host, port=port, embedded_worker=worker, periodic=periodic)
     configure_logging(settings)
     try:
         web = create_app(settings)
@@ -66,6 +82,52 @@ def serve(
     mode = "offline preview" if settings.provider_name == "preview" else settings.model
     typer.echo(f"Car Studio on http://{settings.host}:{settings.port} ({mode})", err=True)
     uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command(name="worker")
+def run_worker(
+    threads: Annotated[
+        int | None,
+        typer.Option(help="Rows this worker takes at once (default CARSTUDIO_CONCURRENCY)."),
+    ] = None,
+    periodic: Annotated[
+        bool | None,
+        typer.Option(
+            "--periodic/--no-periodic",
+            help="Sweep expired leases and clean up old files here (one process only).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Work on batch rows from the shared queue until stopped (Ctrl-C or SIGTERM)."""
+    import signal
+    import threading
+
+    from carstudio.generation import Studio
+    from carstudio.jobs.service import BatchService
+    from carstudio.logs import configure_logging
+
+    settings = load_settings(periodic=periodic)
+    configure_logging(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        studio = Studio(settings)
+        batches = BatchService(settings, studio)
+        batches.start(workers=True, periodic=settings.periodic, threads=threads)
+    except CarStudioError as exc:
+        fail(exc.message, EXIT_BAD_INPUT)
+    typer.echo(
+        f"Car Studio worker {batches.owner} on {settings.queue_url or 'the local queue'} "
+        f"({settings.concurrency} images at once across all workers)",
+        err=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        batches.stop()
+        studio.close()
 
 
 @app.command()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huey import crontab
 from PIL import Image
 
 from carstudio.config import Settings
@@ -34,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _JOB_ID_LENGTH = 32
 THUMB_SIZE = (320, 320)
+CLEANUP_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,10 @@ class BatchService:
             owner=self.owner,
             lease_seconds=settings.lease_seconds,
             deadline_seconds=settings.prediction_deadline,
+            concurrency=settings.concurrency,
             on_row_finished=self.finish_if_complete,
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
-        self.huey.periodic_task(crontab(minute="0"), name="carstudio.cleanup")(self.cleanup)
         self._consumer: EmbeddedConsumer | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -107,15 +107,21 @@ class BatchService:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, *, workers: bool = True, periodic: bool = True) -> None:
-        """Re-queue what a previous process left unfinished, then start draining the queue."""
+    def start(
+        self, *, workers: bool = True, periodic: bool = True, threads: int | None = None
+    ) -> None:
+        """Re-queue what a previous process left unfinished, then start draining the queue.
+
+        `periodic`: this process also sweeps expired leases and cleans up old files; exactly
+        one process of a deployment should.
+        """
         self.recover(startup=True)
         if workers:
             self._consumer = start_consumer(
-                self.huey, workers=self.settings.concurrency, periodic=periodic
+                self.huey, workers=threads or self.settings.concurrency, periodic=False
             )
         if periodic:
-            self._sweeper = threading.Thread(target=self._sweep_loop, daemon=True, name="sweeper")
+            self._sweeper = threading.Thread(target=self._periodic, daemon=True, name="periodic")
             self._sweeper.start()
 
     def stop(self) -> None:
@@ -125,13 +131,18 @@ class BatchService:
             self._consumer = None
         self.store.close()
 
-    def _sweep_loop(self) -> None:
+    def _periodic(self) -> None:
+        """The periodic duties: sweep expired leases often, remove old files hourly."""
         interval = max(self.settings.lease_seconds / 2, 0.5)
+        next_cleanup = time.monotonic()
         while not self._stopping.wait(interval):
             try:
                 self.recover(startup=False)
+                if time.monotonic() >= next_cleanup:
+                    next_cleanup = time.monotonic() + CLEANUP_EVERY
+                    self.cleanup()
             except Exception:
-                log.exception("lease sweep failed; it runs again shortly")
+                log.exception("periodic duties failed; they run again shortly")
 
     def recover(self, *, startup: bool) -> int:
         """Re-queue unfinished rows whose holder is gone, and finish jobs left mid-archive.

@@ -32,9 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from carstudio.jobs.states import ACTIVE_ROWS, TERMINAL_ROWS, JobState, RowState
+from carstudio.jobs.states import ACTIVE_ROWS, INVALID_ROW, TERMINAL_ROWS, JobState, RowState
 
 Clock = Callable[[], float]
+_SLOT_LOCK = 0x6361_7273  # PostgreSQL advisory lock key for taking generation slots
 
 
 class Base(DeclarativeBase):
@@ -67,7 +68,7 @@ class Row(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     row: Mapped[int] = mapped_column(Integer)
     values: Mapped[dict[str, str]] = mapped_column(JSON)
-    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     prompt: Mapped[str] = mapped_column(Text, default="")
     stem: Mapped[str] = mapped_column(String(160), default="")
     state: Mapped[str] = mapped_column(String(16), default=RowState.QUEUED.value, index=True)
@@ -82,6 +83,10 @@ class Row(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires: Mapped[float | None] = mapped_column(Float, default=None)
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    """Holds one of the server-wide generation slots (counted only while its lease lives)."""
+    worker: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The worker that last worked on the row."""
 
     @property
     def row_state(self) -> RowState:
@@ -251,10 +256,36 @@ class Store:
             )
             return bool(result.rowcount)
 
+    def take_slot(self, row_id: int, owner: str, limit: int) -> bool:
+        """Let a held row start generating if fewer than `limit` rows, across every worker of
+        every machine, hold a slot now. The count and the update are one atomic step."""
+        now = self.clock()
+        busy = (
+            select(func.count())
+            .select_from(Row)
+            .where(Row.in_flight.is_(True), Row.lease_expires > now, Row.id != row_id)
+            .scalar_subquery()
+        )
+        with self.session() as s:
+            if s.bind is not None and s.bind.dialect.name == "postgresql":
+                # Serialise slot-taking: under READ COMMITTED two takers could both see room.
+                s.execute(select(func.pg_advisory_xact_lock(_SLOT_LOCK)))
+            result = s.execute(
+                update(Row)
+                .where(Row.id == row_id, Row.lease_owner == owner, busy < limit)
+                .values(in_flight=True, worker=owner)
+            )
+            return bool(result.rowcount)
+
     def advance(self, row_id: int, owner: str, **fields: Any) -> bool:
-        """Change a row the caller holds; terminal states also release the lease."""
+        """Change a row the caller holds; terminal states also free its lease and slot."""
         if fields.get("state") in {st.value for st in TERMINAL_ROWS}:
-            fields |= {"lease_owner": None, "lease_expires": None, "finished_at": self.clock()}
+            fields |= {
+                "lease_owner": None,
+                "lease_expires": None,
+                "in_flight": False,
+                "finished_at": self.clock(),
+            }
         with self.session() as s:
             result = s.execute(
                 update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
@@ -306,7 +337,7 @@ class Store:
                     select(Row).where(
                         Row.job_id == job_id,
                         Row.state == RowState.FAILED.value,
-                        Row.spec.is_not(None),
+                        Row.failure != INVALID_ROW,
                     )
                 )
             )

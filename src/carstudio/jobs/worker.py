@@ -24,6 +24,7 @@ from carstudio.spec import CarSpec
 
 log = logging.getLogger(__name__)
 
+SLOT_POLL_MAX = 0.2
 GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
 
 
@@ -37,6 +38,7 @@ class RowWorker:
         owner: str,
         lease_seconds: float,
         deadline_seconds: float,
+        concurrency: int,
         on_row_finished: Callable[[str], None],
     ) -> None:
         self.store = store
@@ -45,6 +47,7 @@ class RowWorker:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.deadline_seconds = deadline_seconds
+        self.concurrency = concurrency
         self.on_row_finished = on_row_finished
 
     def process(self, row_id: int) -> None:
@@ -70,6 +73,7 @@ class RowWorker:
             else:
                 self._settle(row, RowState.FAILED, error=job.fatal_error, failure="batch_stopped")
             return
+        self._wait_for_slot(row)
         spec = CarSpec.model_validate(row.spec)
         prediction_id = row.prediction_id or self._recover_lost_create(row, spec)
         if prediction_id is None:
@@ -100,6 +104,13 @@ class RowWorker:
             image_name=stored.path.name,
             seconds=round(time.time() - started, 3),
         )
+
+    def _wait_for_slot(self, row: Row) -> None:
+        """Block until this row may generate: at most `concurrency` rows do, server-wide."""
+        delay = 0.01
+        while not self.store.take_slot(row.id, self.owner, self.concurrency):
+            time.sleep(delay)
+            delay = min(delay * 1.5, SLOT_POLL_MAX)
 
     def _recover_lost_create(self, row: Row, spec: CarSpec) -> str | None:
         """A create was sent but its id never stored: find that prediction, don't pay again."""

@@ -1,0 +1,146 @@
+"""Scaled out: one web process and two workers sharing Redis (queue) and PostgreSQL (store).
+
+Runs against the Redis and PostgreSQL servers on this machine; skips, saying why, where they
+are absent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from carstudio.jobs.store import Store, database_url
+from tests.batch_helpers import numbered_cars, read_zip, wait_until
+from tests.fakes.replicate import FakeReplicate
+from tests.server_process import ServerProcess
+
+pytestmark = pytest.mark.scale
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+ROWS = 50
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc}).")
+    name = f"carstudio_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Redis database 15, emptied before and after the test."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis is not reachable at 127.0.0.1:6379 ({exc}).")
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, postgres_url: str, redis_url: str, fake_replicate: FakeReplicate
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Starts Car Studio processes that share one data dir, one queue and one database."""
+    processes: list[ServerProcess] = []
+    env = {
+        "CARSTUDIO_DATA_DIR": str(tmp_path / "shared-data"),
+        "CARSTUDIO_DATABASE_URL": postgres_url,
+        "CARSTUDIO_QUEUE_URL": redis_url,
+        "CARSTUDIO_CONCURRENCY": "3",
+        "CARSTUDIO_LEASE_SECONDS": "2",
+        "CARSTUDIO_POLL_INTERVAL": "0.05",
+        "CARSTUDIO_WAIT_SECONDS": "1",
+        "REPLICATE_API_TOKEN": fake_replicate.token,
+        "REPLICATE_BASE_URL": fake_replicate.base_url,
+    }
+
+    def start(*command: str) -> ServerProcess:
+        log = tmp_path / f"{command[0]}-{len(processes)}.log"
+        process = ServerProcess(env, log, command=command).start()
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop()
+
+
+def run_batch(web: ServerProcess) -> str:
+    response = httpx.post(
+        f"{web.url}/api/car-batch", files={"file": ("cars.csv", numbered_cars(ROWS))}, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["jobId"])
+
+
+def status(web: ServerProcess, job_id: str) -> dict:
+    return httpx.get(f"{web.url}/api/batch/{job_id}", timeout=10).json()
+
+
+def assert_every_row_paid_once(fake: FakeReplicate) -> None:
+    for n in range(1, ROWS + 1):
+        assert fake.creation_count(f"Model-{n},") == 1, f"row {n + 1} was created twice or never"
+
+
+def test_two_workers_share_a_batch_within_one_in_flight_limit(
+    cluster, fake_replicate: FakeReplicate, postgres_url: str
+) -> None:
+    fake_replicate.latency = 0.25
+    web = cluster("serve", "--no-worker", "--periodic")
+    workers = [cluster("worker", "--no-periodic") for _ in range(2)]
+    job_id = run_batch(web)
+    body = wait_until(lambda: (s := status(web, job_id))["zipUrl"] and s, timeout=60)
+    assert (body["done"], body["failed"]) == (ROWS, 0)
+    assert fake_replicate.peak_in_flight == 3, "the limit holds across workers, not per worker"
+    assert_every_row_paid_once(fake_replicate)
+    store = Store(database_url(postgres_url, Path(".")))
+    try:
+        by_worker = {row.worker for row in store.rows(job_id)}
+    finally:
+        store.close()
+    assert len(by_worker) == 2, f"rows were done by {by_worker}"
+    assert all(str(w.proc.pid) in " ".join(by_worker) for w in workers)
+    images, _, failed = read_zip(httpx.get(web.url + body["zipUrl"], timeout=10).content)
+    assert len(images) == ROWS and failed is None
+
+
+def test_a_killed_worker_leaves_no_row_lost_and_none_paid_twice(
+    cluster, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.latency = 0.4
+    web = cluster("serve", "--no-worker", "--periodic")
+    doomed = cluster("worker", "--no-periodic")
+    cluster("worker", "--no-periodic")
+    job_id = run_batch(web)
+    wait_until(lambda: status(web, job_id)["done"] >= 12, timeout=60)
+    doomed.kill()
+    killed_at = time.monotonic()
+    body = wait_until(lambda: (s := status(web, job_id))["zipUrl"] and s, timeout=90)
+    assert (body["done"], body["failed"]) == (ROWS, 0)
+    assert fake_replicate.peak_in_flight <= 3
+    assert_every_row_paid_once(fake_replicate)
+    assert time.monotonic() - killed_at < 60
