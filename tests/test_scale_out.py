@@ -21,9 +21,12 @@ from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.scale
 
+DEPLOY = Path(__file__).parent.parent / "deploy"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 ROWS = 50
+WEB = "carstudio-web.service"
+WORKER = "carstudio-worker@.service"
 
 
 @pytest.fixture
@@ -60,27 +63,47 @@ def redis_url() -> Iterator[str]:
         client.close()
 
 
+def deployment_example() -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The README's worked example: deploy/carstudio.env and each unit's carstudio command."""
+    env = {}
+    for line in (DEPLOY / "carstudio.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    commands = {}
+    for unit in DEPLOY.glob("*.service"):
+        for line in unit.read_text().splitlines():
+            if line.startswith("ExecStart="):
+                args = line.split()[1:]
+                commands[unit.name] = [a for a in args if a not in {"--host", "0.0.0.0"}]
+    return env, commands
+
+
 @pytest.fixture
 def cluster(
     tmp_path: Path, postgres_url: str, redis_url: str, fake_replicate: FakeReplicate
-) -> Iterator[Callable[..., ServerProcess]]:
-    """Starts Car Studio processes that share one data dir, one queue and one database."""
-    processes: list[ServerProcess] = []
-    env = {
+) -> Iterator[Callable[[str], ServerProcess]]:
+    """Starts the processes of the deployment example, with this machine's servers in it."""
+    example_env, commands = deployment_example()
+    ours = {
+        "REPLICATE_API_TOKEN": fake_replicate.token,
+        "REPLICATE_BASE_URL": fake_replicate.base_url,
         "CARSTUDIO_DATA_DIR": str(tmp_path / "shared-data"),
         "CARSTUDIO_DATABASE_URL": postgres_url,
         "CARSTUDIO_QUEUE_URL": redis_url,
-        "CARSTUDIO_CONCURRENCY": "3",
-        "CARSTUDIO_LEASE_SECONDS": "2",
-        "CARSTUDIO_POLL_INTERVAL": "0.05",
-        "CARSTUDIO_WAIT_SECONDS": "1",
-        "REPLICATE_API_TOKEN": fake_replicate.token,
-        "REPLICATE_BASE_URL": fake_replicate.base_url,
+        "CARSTUDIO_CONCURRENCY": example_env["CARSTUDIO_CONCURRENCY"],
+        "CARSTUDIO_LEASE_SECONDS": "2",  # the example's 30 s, shortened to keep the test quick
     }
+    assert set(ours) == set(example_env), "every setting of the example is exercised here"
+    processes: list[ServerProcess] = []
 
-    def start(*command: str) -> ServerProcess:
-        log = tmp_path / f"{command[0]}-{len(processes)}.log"
-        process = ServerProcess(env, log, command=command).start()
+    def start(unit: str) -> ServerProcess:
+        args = commands[unit][:]
+        if "--port" in args:  # the test picks a free port
+            del args[args.index("--port") : args.index("--port") + 2]
+        env = ours | {"CARSTUDIO_POLL_INTERVAL": "0.05", "CARSTUDIO_WAIT_SECONDS": "1"}
+        log = tmp_path / f"{unit}-{len(processes)}.log"
+        process = ServerProcess(env, log, command=tuple(args)).start()
         processes.append(process)
         return process
 
@@ -110,8 +133,8 @@ def test_two_workers_share_a_batch_within_one_in_flight_limit(
     cluster, fake_replicate: FakeReplicate, postgres_url: str
 ) -> None:
     fake_replicate.latency = 0.25
-    web = cluster("serve", "--no-worker", "--periodic")
-    workers = [cluster("worker", "--no-periodic") for _ in range(2)]
+    web = cluster(WEB)
+    workers = [cluster(WORKER) for _ in range(2)]
     job_id = run_batch(web)
     body = wait_until(lambda: (s := status(web, job_id))["zipUrl"] and s, timeout=60)
     assert (body["done"], body["failed"]) == (ROWS, 0)
@@ -132,9 +155,9 @@ def test_a_killed_worker_leaves_no_row_lost_and_none_paid_twice(
     cluster, fake_replicate: FakeReplicate
 ) -> None:
     fake_replicate.latency = 0.4
-    web = cluster("serve", "--no-worker", "--periodic")
-    doomed = cluster("worker", "--no-periodic")
-    cluster("worker", "--no-periodic")
+    web = cluster(WEB)
+    doomed = cluster(WORKER)
+    cluster(WORKER)
     job_id = run_batch(web)
     wait_until(lambda: status(web, job_id)["done"] >= 12, timeout=60)
     doomed.kill()

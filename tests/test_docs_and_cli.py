@@ -1,0 +1,124 @@
+"""The README documents every setting and command; the CLI does what it says."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from carstudio.cli import app
+from carstudio.config import Settings
+from tests.batch_helpers import CARS, csv_of, numbered_cars
+from tests.fakes.replicate import FakeReplicate
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+runner = CliRunner()
+
+
+def env_names() -> list[str]:
+    names = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        names.append(str(choices[0]) if choices else f"CARSTUDIO_{name.upper()}")
+    return names
+
+
+@pytest.mark.parametrize("name", env_names())
+def test_every_setting_is_documented(name: str) -> None:
+    assert f"`{name}`" in README or f"`{name}` /" in README or name in README
+
+
+def test_every_command_is_documented() -> None:
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__  # type: ignore[union-attr]
+        assert f"carstudio {name}" in README
+
+
+def test_the_first_screen_shows_the_two_commands() -> None:
+    first_screen = "\n".join(README.splitlines()[:20])
+    assert "make run" in first_screen and "make test" in first_screen
+
+
+def test_generate_writes_a_png(tmp_path: Path) -> None:
+    out = tmp_path / "car.png"
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--make",
+            "Toyota",
+            "--model",
+            "Corolla",
+            "--year",
+            "2024",
+            "--background",
+            "hub",
+            "--aspect-ratio",
+            "16:9",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.size[0] > image.size[1]
+
+
+def test_generate_refuses_a_bad_car_in_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--color", "red", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert "make or a model" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_generate_reports_a_provider_refusal(
+    tmp_path: Path, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", fake_replicate.token)
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake_replicate.base_url)
+    fake_replicate.add_fault("safety")
+    result = runner.invoke(app, ["generate", "--make", "Kia", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 1 and "safety filter" in result.output
+    assert fake_replicate.token not in result.output
+
+
+def test_template_lists_every_column() -> None:
+    result = runner.invoke(app, ["template"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == (
+        "make,model,body_style,trim,year,color,background,aspect_ratio"
+    )
+
+
+def test_batch_writes_a_zip_and_exits_0(tmp_path: Path) -> None:
+    source = tmp_path / "cars.csv"
+    source.write_bytes(csv_of(CARS[:3]))
+    out = tmp_path / "out" / "cars.zip"
+    result = runner.invoke(app, ["batch", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len([n for n in zipfile.ZipFile(out).namelist() if n.endswith(".png")]) == 3
+
+
+def test_batch_with_failed_rows_exits_1_and_lists_them(
+    tmp_path: Path, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", fake_replicate.token)
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake_replicate.base_url)
+    fake_replicate.add_fault("safety", when="Mustang")
+    source = tmp_path / "cars.csv"
+    source.write_bytes(csv_of(CARS[:3]))
+    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "cars.zip")])
+    assert result.exit_code == 1, result.output
+    assert "Failed rows" in result.output and "safety" in result.output
+
+
+def test_batch_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
+    source = tmp_path / "cars.csv"
+    source.write_bytes(numbered_cars(55))
+    result = runner.invoke(app, ["batch", str(source), "-o", str(tmp_path / "cars.zip")])
+    assert result.exit_code == 2 and "at most 50" in result.output
+    missing = runner.invoke(app, ["batch", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
