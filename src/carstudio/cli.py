@@ -148,15 +148,17 @@ def generate(
     from carstudio.generation import Studio
 
     try:
-        spec = CarSpec(
-            make=make,
-            model=model,
-            body_style=body_style,
-            trim=trim,
-            year=year,
-            color=color,
-            background=background,
-            aspect_ratio=aspect_ratio,
+        spec = CarSpec.model_validate(
+            {
+                "make": make,
+                "model": model,
+                "body_style": body_style,
+                "trim": trim,
+                "year": year,
+                "color": color,
+                "background": background,
+                "aspect_ratio": aspect_ratio,
+            }
         )
     except ValidationError as exc:
         fail(_first_error(exc), EXIT_BAD_INPUT)

@@ -525,7 +525,7 @@ def _map_header(table: _Table) -> tuple[dict[str, int], list[HeaderInfo], list[s
             {"row": table.header_row, "column": known, "message": _duplicate_message(known, found)}
             for known, found in duplicates.items()
         ]
-        raise InvalidInput(details[0]["message"], details)
+        raise InvalidInput(str(details[0]["message"]), details)
     if "make" not in claims and "model" not in claims:
         shown = ", ".join(f'"{h.name}"' for h in headers[:5]) + (
             ", ..." if len(headers) > 5 else ""

@@ -319,11 +319,11 @@ class BatchService:
         if not thumb.exists():
             thumb.parent.mkdir(parents=True, exist_ok=True)
             tmp = thumb.with_suffix(f".{uuid.uuid4().hex[:6]}.part")
-            with Image.open(path) as image:
-                image.draft("RGB", THUMB_SIZE)
-                image = image.convert("RGB")
-                image.thumbnail(THUMB_SIZE)
-                image.save(tmp, format="JPEG", quality=80)
+            with Image.open(path) as original:
+                original.draft("RGB", THUMB_SIZE)
+                small = original.convert("RGB")
+            small.thumbnail(THUMB_SIZE)
+            small.save(tmp, format="JPEG", quality=80)
             tmp.replace(thumb)
         return thumb
 

@@ -172,16 +172,17 @@ class Store:
         """Move a job's queued rows that nobody holds to `state` (cancel, or a fatal fault)."""
         now = self.clock()
         with self.session() as s:
-            result = s.execute(
+            changed = _changed(
+                s,
                 update(Row)
                 .where(
                     Row.job_id == job_id,
                     Row.state == RowState.QUEUED.value,
                     or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
-                .values(state=state.value, error=error, failure=failure, finished_at=now)
+                .values(state=state.value, error=error, failure=failure, finished_at=now),
             )
-            return result.rowcount or 0
+            return changed
 
     def counts(self, job_id: str) -> dict[str, int]:
         with self.session() as s:
@@ -200,12 +201,13 @@ class Store:
             )
             if pending:
                 return False
-            result = s.execute(
+            changed = _changed(
+                s,
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
-                .values(state=JobState.ARCHIVING.value)
+                .values(state=JobState.ARCHIVING.value),
             )
-            return bool(result.rowcount)
+            return bool(changed)
 
     def jobs_in(self, state: JobState) -> list[str]:
         with self.session() as s:
@@ -228,7 +230,8 @@ class Store:
         """Take a non-terminal row that no live lease holds; None when someone else has it."""
         now = self.clock()
         with self.session() as s:
-            result = s.execute(
+            changed = _changed(
+                s,
                 update(Row)
                 .where(
                     Row.id == row_id,
@@ -241,20 +244,21 @@ class Store:
                     lease_expires=now + ttl,
                     attempts=Row.attempts + 1,
                     started_at=func.coalesce(Row.started_at, now),
-                )
+                ),
             )
-            if not result.rowcount:
+            if not changed:
                 return None
             return s.get(Row, row_id)
 
     def renew(self, row_id: int, owner: str, ttl: float) -> bool:
         with self.session() as s:
-            result = s.execute(
+            changed = _changed(
+                s,
                 update(Row)
                 .where(Row.id == row_id, Row.lease_owner == owner)
-                .values(lease_expires=self.clock() + ttl)
+                .values(lease_expires=self.clock() + ttl),
             )
-            return bool(result.rowcount)
+            return bool(changed)
 
     def take_slot(self, row_id: int, owner: str, limit: int) -> bool:
         """Let a held row start generating if fewer than `limit` rows, across every worker of
@@ -270,12 +274,13 @@ class Store:
             if s.bind is not None and s.bind.dialect.name == "postgresql":
                 # Serialise slot-taking: under READ COMMITTED two takers could both see room.
                 s.execute(select(func.pg_advisory_xact_lock(_SLOT_LOCK)))
-            result = s.execute(
+            changed = _changed(
+                s,
                 update(Row)
                 .where(Row.id == row_id, Row.lease_owner == owner, busy < limit)
-                .values(in_flight=True, worker=owner)
+                .values(in_flight=True, worker=owner),
             )
-            return bool(result.rowcount)
+            return bool(changed)
 
     def advance(self, row_id: int, owner: str, **fields: Any) -> bool:
         """Change a row the caller holds; terminal states also free its lease and slot."""
@@ -287,10 +292,10 @@ class Store:
                 "finished_at": self.clock(),
             }
         with self.session() as s:
-            result = s.execute(
-                update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
+            changed = _changed(
+                s, update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
             )
-            return bool(result.rowcount)
+            return bool(changed)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""
@@ -301,10 +306,10 @@ class Store:
             dead = [owner for owner in owners if owner and is_dead(owner)]
             if not dead:
                 return 0
-            result = s.execute(
-                update(Row).where(Row.lease_owner.in_(dead)).values(lease_expires=0.0)
+            changed = _changed(
+                s, update(Row).where(Row.lease_owner.in_(dead)).values(lease_expires=0.0)
             )
-            return result.rowcount or 0
+            return changed
 
     def resumable_rows(self, *, include_queued: bool) -> list[int]:
         """Unfinished rows that no live lease holds: their worker died, or their task was lost."""
@@ -356,6 +361,12 @@ class Store:
                 job.fatal_error = None
                 job.finished_at = None
             return [row.id for row in rows]
+
+
+def _changed(session: Session, statement: Any) -> int:
+    """Run an UPDATE and say how many rows it changed."""
+    result = session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -94,9 +94,11 @@ def paint_color(text: str) -> tuple[int, int, int]:
     words = text.lower().replace("-", " ").split()
     for word in [text.lower().replace(" ", ""), *reversed(words)]:
         if word in _NAMED:
-            return ImageColor.getrgb(_NAMED[word])
+            red, green, blue, *_ = ImageColor.getrgb(_NAMED[word])
+            return red, green, blue
         try:
-            return ImageColor.getrgb(word)[:3]
+            red, green, blue, *_ = ImageColor.getrgb(word)
+            return red, green, blue
         except ValueError:
             continue
     digest = hashlib.sha256(text.encode()).digest() if text else b"\x5a\x6b\x7c"

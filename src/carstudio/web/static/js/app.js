@@ -2,12 +2,14 @@
 
 import "./image-card.js";
 import "./car-form.js";
+import { setUpBatchTab } from "./batch-tab.js";
 
 /**
  * ARIA tabs with automatic activation: arrow keys, Home and End move between tabs and show
- * their panels. The chosen tab is kept in the address (#single, #batch) so it survives reload.
+ * their panels. The chosen tab is kept in the address (#single, #batch) so it survives reload;
+ * `hashFor(name)` may add to it (the Batch tab adds its batch id: #batch/<id>).
  */
-export function setUpTabs(tablist) {
+export function setUpTabs(tablist, { hashFor = (name) => name } = {}) {
   const tabs = Array.from(tablist.querySelectorAll('[role="tab"]'));
   if (!tabs.length) return null;
   const panelOf = (tab) => document.getElementById(tab.getAttribute("aria-controls"));
@@ -22,7 +24,7 @@ export function setUpTabs(tablist) {
     }
     if (focus) tab.focus();
     if (remember && tab.dataset.tab) {
-      history.replaceState(null, "", `#${tab.dataset.tab}`);
+      history.replaceState(null, "", `#${hashFor(tab.dataset.tab)}`);
     }
     document.dispatchEvent(new CustomEvent("tab-change", { detail: { tab: tab.dataset.tab } }));
   }
@@ -58,8 +60,14 @@ export function setUpTabs(tablist) {
     select(next, { focus: true });
   });
 
-  const fromHash = tabs.find((tab) => `#${tab.dataset.tab}` === location.hash);
+  // "#batch/<id>" names the Batch tab too.
+  const tabInHash = () => tabs.find((tab) => tab.dataset.tab === location.hash.slice(1).split("/")[0]);
+  const fromHash = tabInHash();
   if (fromHash) select(fromHash, { remember: false });
+  window.addEventListener("hashchange", () => {
+    const tab = tabInHash();
+    if (tab && tab.getAttribute("aria-selected") !== "true") select(tab, { remember: false });
+  });
 
   return { select: (name) => select(tabs.find((tab) => tab.dataset.tab === name) || tabs[0]) };
 }
@@ -90,8 +98,11 @@ function connectFormToCard(carForm, card) {
 }
 
 function start() {
+  const batchRoot = document.querySelector("#batch-root");
+  const batch = batchRoot ? setUpBatchTab(batchRoot) : null;
   const tablist = document.querySelector('[role="tablist"]');
-  if (tablist) setUpTabs(tablist);
+  const hashFor = (name) => (name === "batch" && batch ? batch.hash() : name);
+  if (tablist) setUpTabs(tablist, { hashFor });
 
   const carForm = document.querySelector("car-form");
   const card = document.querySelector("#result-card");
