@@ -84,7 +84,7 @@ class Row(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires: Mapped[float | None] = mapped_column(Float, default=None)
     in_flight: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    """Holds one of the server-wide generation slots (counted only while its lease lives)."""
+    """Holds one of the server-wide generation slots until the row ends."""
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
     """The worker that last worked on the row."""
 
@@ -180,7 +180,13 @@ class Store:
                     Row.state == RowState.QUEUED.value,
                     or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
-                .values(state=state.value, error=error, failure=failure, finished_at=now),
+                .values(
+                    state=state.value,
+                    error=error,
+                    failure=failure,
+                    finished_at=now,
+                    in_flight=False,
+                ),
             )
             return changed
 
@@ -261,13 +267,20 @@ class Store:
             return bool(changed)
 
     def take_slot(self, row_id: int, owner: str, limit: int) -> bool:
-        """Let a held row start generating if fewer than `limit` rows, across every worker of
-        every machine, hold a slot now. The count and the update are one atomic step."""
-        now = self.clock()
+        """Let a held row start generating if fewer than `limit` other rows, across every worker
+        of every machine, hold a slot now. The count and the update are one atomic step.
+
+        An unfinished row keeps its slot even when its worker dies: its prediction may still
+        be running at Replicate, and the row that resumes it takes the slot over.
+        """
         busy = (
             select(func.count())
             .select_from(Row)
-            .where(Row.in_flight.is_(True), Row.lease_expires > now, Row.id != row_id)
+            .where(
+                Row.in_flight.is_(True),
+                Row.state.not_in([st.value for st in TERMINAL_ROWS]),
+                Row.id != row_id,
+            )
             .scalar_subquery()
         )
         with self.session() as s:
