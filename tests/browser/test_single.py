@@ -249,9 +249,9 @@ def test_tabs_switch_with_the_arrow_keys(
     expect(single).to_have_attribute("aria-selected", "false")
     panel = page.get_by_role("tabpanel", name="Batch")
     expect(panel).to_be_visible()
-    expect(panel).to_contain_text("Batch upload is on its way")
+    expect(panel).to_contain_text("Upload CSV (max 50 rows)")
     expect(page.locator("#panel-single")).to_be_hidden()
-    page.screenshot(path=tmp_path / "batch-coming-soon.png", full_page=True)
+    page.screenshot(path=tmp_path / "batch-tab.png", full_page=True)
 
     page.keyboard.press("ArrowRight")  # wraps around
     expect(single).to_be_focused()

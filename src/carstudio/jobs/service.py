@@ -43,7 +43,13 @@ class RowStatus:
     title: str
     image_name: str | None
     error: str | None
+    failure: str | None
     seconds: float | None
+
+    @property
+    def retryable(self) -> bool:
+        """Failed while generating (not invalid, not cancelled): retry-failed will run it."""
+        return self.state == RowState.FAILED.value and self.failure != INVALID_ROW
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class JobStatus:
     def percent(self) -> int:
         """Finished share, as the API defines it: failed here includes cancelled rows."""
         return round((self.done + self.failed) / self.total * 100) if self.total else 100
+
+    @property
+    def retryable(self) -> int:
+        return sum(row.retryable for row in self.rows)
 
     @property
     def finished(self) -> bool:
@@ -189,9 +199,7 @@ class BatchService:
         rows: list[Row] = []
         for item in report.rows:
             if item.spec is None:
-                reason = "; ".join(
-                    f"{e.column}: {e.message}" if e.column else e.message for e in item.errors
-                )
+                reason = "; ".join(e.message.rstrip(".") for e in item.errors) + "."
                 rows.append(
                     Row(
                         job_id=job_id,
@@ -277,6 +285,7 @@ class BatchService:
                     title=_title(row.values),
                     image_name=row.image_name if row.state == RowState.DONE.value else None,
                     error=row.error,
+                    failure=row.failure,
                     seconds=row.seconds,
                 )
                 for row in rows

@@ -46,6 +46,7 @@ def status_json(status: JobStatus) -> dict[str, Any]:
         "concurrency": status.concurrency,
         "error": status.fatal_error,
         "failedRowsUrl": f"{base}/failed_rows.json" if status.failed else None,
+        "retryable": status.retryable,
         "rows": [
             {
                 "row": row.row,
@@ -55,6 +56,8 @@ def status_json(status: JobStatus) -> dict[str, Any]:
                 "thumbUrl": f"{base}/rows/{row.row}/thumb" if row.image_name else None,
                 "fileName": row.image_name,
                 "error": row.error,
+                "kind": row.failure,
+                "retryable": row.retryable,
                 "seconds": row.seconds,
             }
             for row in status.rows

@@ -94,7 +94,9 @@ export function timeLeftInWords(seconds) {
 
 /** A duration in words: "12 seconds", "3 min 5 s". */
 function durationInWords(seconds) {
-  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  const exact = Math.max(0, Number(seconds) || 0);
+  if (exact < 1) return "Under a second";
+  const s = Math.round(exact);
   if (s < 60) return plural(s, "second");
   const minutes = Math.floor(s / 60);
   const rest = s - minutes * 60;
@@ -118,8 +120,6 @@ export class BatchProgress extends HTMLElement {
     this._failures = 0;
     this._tiles = new Map();
     this._milestones = new Set();
-    this._retryable = null;
-    this._retryKey = null;
     this._busyAction = null;
   }
 
@@ -232,8 +232,6 @@ export class BatchProgress extends HTMLElement {
   retryFailed() {
     return this._act("retry", `/api/batch/${encodeURIComponent(this.jobId)}/retry-failed`, () => {
       this._milestones.clear();
-      this._retryable = null;
-      this._retryKey = null;
       this._announce("Retrying the failed rows.");
     });
   }
@@ -288,8 +286,6 @@ export class BatchProgress extends HTMLElement {
     this._status = null;
     this._failures = 0;
     this._milestones.clear();
-    this._retryable = null;
-    this._retryKey = null;
     this._tiles.clear();
     this._grid.replaceChildren();
     this._failedList.replaceChildren();
@@ -544,7 +540,6 @@ export class BatchProgress extends HTMLElement {
     this._renderRows(Array.isArray(status.rows) ? status.rows : []);
     this._renderFailed(status);
     this._renderActions(status);
-    if (ready && failed) this._checkRetryable(status);
     this._announceProgress(previous, status);
     this._emit("batch-status", { status });
   }
@@ -621,7 +616,10 @@ export class BatchProgress extends HTMLElement {
   _updateTile(tile, row) {
     tile.node.dataset.state = row.state;
     const title = String(row.title ?? "");
-    if (tile.name.textContent !== title) tile.name.textContent = title;
+    if (tile.name.textContent !== title) {
+      tile.name.textContent = title;
+      tile.name.title = title;
+    }
     const words = ROW_WORDS[row.state] || String(row.state);
     const seconds = row.state === "done" ? formatSeconds(row.seconds) : "";
     tile.state.textContent = seconds ? `${words} · ${seconds}` : words;
@@ -665,7 +663,11 @@ export class BatchProgress extends HTMLElement {
       this._failedList.replaceChildren();
       return;
     }
-    this._failedTitle.textContent = `${plural(count, "row")} failed`;
+    const canceled = rows.filter((row) => row.state === "canceled").length;
+    const failed = count - canceled;
+    if (!canceled) this._failedTitle.textContent = `${plural(count, "row")} failed`;
+    else if (!failed) this._failedTitle.textContent = `${plural(canceled, "row")} cancelled`;
+    else this._failedTitle.textContent = `${plural(failed, "row")} failed, ${canceled} cancelled`;
     if (status.failedRowsUrl) {
       this._failedLink.href = status.failedRowsUrl;
       this._failedLink.hidden = false;
@@ -705,39 +707,13 @@ export class BatchProgress extends HTMLElement {
     this._cancel.disabled = busy === "cancel";
     this._cancel.setAttribute("aria-busy", busy === "cancel" ? "true" : "false");
 
-    const failed = status ? Number(status.failed) || 0 : 0;
-    const retryable = this._retryable == null ? failed : this._retryable;
-    this._retry.hidden = !(ready && failed > 0 && retryable > 0 && this._retryKey !== null);
+    // Rows that were never valid, or were cancelled, are not retried; the server counts the rest.
+    const retryable = status ? Number(status.retryable) || 0 : 0;
+    this._retry.hidden = !(ready && retryable > 0);
     this._retry.disabled = busy === "retry";
     this._retry.setAttribute("aria-busy", busy === "retry" ? "true" : "false");
 
     this._new.hidden = !ready;
-  }
-
-  /**
-   * Failed rows that were never valid, or were cancelled, cannot be retried; only the report
-   * file says which is which, so read it once per finish.
-   */
-  async _checkRetryable(status) {
-    const key = `${status.jobId}:${status.finishedAt}`;
-    if (this._retryKey === key || this._retryPending === key) return;
-    this._retryPending = key;
-    const generation = this._generation;
-    let retryable = null;
-    try {
-      const report = await getJSON(status.failedRowsUrl);
-      retryable = (Array.isArray(report) ? report : []).filter(
-        (row) => row.status === "failed" && row.kind !== "invalid_row",
-      ).length;
-    } catch {
-      retryable = null; // unknown: offer the button and let the server decide
-    } finally {
-      this._retryPending = null;
-    }
-    if (generation !== this._generation) return;
-    this._retryable = retryable;
-    this._retryKey = key;
-    this._renderActions(this._status);
   }
 }
 

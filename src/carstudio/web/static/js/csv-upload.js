@@ -28,6 +28,8 @@ const COLUMNS = [
   ["aspect_ratio", "Aspect ratio"],
 ];
 const COLUMN_LABELS = Object.fromEntries(COLUMNS);
+// What a car gets when its file has no such column (the server fills these in).
+const DEFAULTS = { background: "white", aspect_ratio: "1:1" };
 const DELIMITER_WORDS = {
   ",": "comma-separated",
   ";": "semicolon-separated",
@@ -552,8 +554,12 @@ export class CsvUpload extends HTMLElement {
       );
     }
     const missing = COLUMNS.filter(([key]) => !present.has(key)).map(([key]) => key);
-    if (missing.length && present.size) {
-      notes.push(`Not in this file: ${missing.join(", ")} (left blank).`);
+    const blank = missing.filter((key) => !(key in DEFAULTS));
+    const defaulted = missing.filter((key) => key in DEFAULTS);
+    if (blank.length) notes.push(`Not in this file: ${blank.join(", ")} (left blank).`);
+    if (defaulted.length) {
+      const values = defaulted.map((key) => DEFAULTS[key]).join(" and ");
+      notes.push(`No ${defaulted.join(" or ")} column: every car gets ${values}.`);
     }
     if (notes.length) columns.append(el("p", "cu-note", notes.join(" ")));
 
