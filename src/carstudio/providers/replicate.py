@@ -317,8 +317,8 @@ class ReplicateProvider:
         if any(word in lowered for word in _SAFETY_WORDS):
             return GenerationError(
                 Failure.SAFETY,
-                "The safety filter refused this image; change the description and try again "
-                f"(Replicate said: {reason}).",
+                "The safety filter refused this image; change the description and try again. "
+                f"Replicate said: {reason}",
                 prediction_id=pid,
             )
         if any(word in lowered for word in _GONE_WORDS) and "model" in lowered:
@@ -327,7 +327,7 @@ class ReplicateProvider:
             return error
         return GenerationError(
             Failure.MODEL_FAILED,
-            f"The model could not make this image: {reason or 'no reason given'}.",
+            f"The model could not make this image: {reason.rstrip('.') or 'no reason given'}.",
             prediction_id=pid,
         )
 
