@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ def failed_rows(rows: list[Row]) -> list[dict[str, Any]]:
 def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
     return {
         "job": job.id,
+        "createdAt": _iso(job.created_at),
+        "builtAt": _iso(time.time()),
         "source": job.source_name,
         "provider": job.provider,
         "model": job.model,
@@ -49,12 +53,20 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
                 "model": job.model,
                 "predictionId": row.prediction_id,
                 "seconds": row.seconds,
+                "startedAt": _iso(row.started_at),
+                "finishedAt": _iso(row.finished_at),
                 "reason": row.error,
                 "values": row.values,
             }
             for row in rows
         ],
     }
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Path:

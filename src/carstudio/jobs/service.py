@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from carstudio.jobs import archive
 from carstudio.jobs.leases import new_owner, owner_is_dead
 from carstudio.jobs.queue import EmbeddedConsumer, build_huey, start_consumer
 from carstudio.jobs.states import INVALID_ROW, JobState, RowState
-from carstudio.jobs.store import Job, Row, Store, database_url
+from carstudio.jobs.store import Job, Row, RowProgress, Store, database_url
 from carstudio.jobs.worker import RowWorker
 from carstudio.naming import unique_stem
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 _JOB_ID_LENGTH = 32
 THUMB_SIZE = (320, 320)
 CLEANUP_EVERY = 3600.0
+STATUS_TTL = 0.5
+"""Seconds a progress answer is reused; pages poll every 2 s."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,13 @@ class BatchService:
             deadline_seconds=settings.prediction_deadline,
             concurrency=settings.concurrency,
             on_row_finished=self.finish_if_complete,
+            requeue=lambda row_id: self._row_task(row_id),
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
         self._consumer: EmbeddedConsumer | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._status_cache: dict[str, tuple[float, JobStatus]] = {}
 
     @property
     def batch_images_dir(self) -> Path:
@@ -241,7 +246,10 @@ class BatchService:
     # -- watching ---------------------------------------------------------------------------------
 
     def job(self, job_id: str) -> Job:
-        job = self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None
+        return self._check(self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None)
+
+    def _check(self, job: Job | None) -> Job:
+        """The job, or the error a person should read about it."""
         if job is None:
             raise NotFound("There is no batch with that id.")
         if job.state == JobState.EXPIRED.value:
@@ -252,8 +260,21 @@ class BatchService:
         return job
 
     def status(self, job_id: str) -> JobStatus:
-        job = self.job(job_id)
-        rows = self.store.rows(job_id)
+        """A job's progress; answers are reused for a moment, as many pages may be polling."""
+        cached = self._status_cache.get(job_id)
+        if cached is not None and time.monotonic() - cached[0] < STATUS_TTL:
+            return cached[1]
+        job, rows = self.store.progress(job_id) if len(job_id) == _JOB_ID_LENGTH else (None, [])
+        status = self._status(self._check(job), rows)
+        now = time.monotonic()
+        if len(self._status_cache) > 256:
+            self._status_cache = {
+                key: item for key, item in self._status_cache.items() if now - item[0] < STATUS_TTL
+            }
+        self._status_cache[job_id] = (now, status)
+        return status
+
+    def _status(self, job: Job, rows: list[RowProgress]) -> JobStatus:
         by_state: dict[str, int] = {}
         for row in rows:
             by_state[row.state] = by_state.get(row.state, 0) + 1
@@ -292,7 +313,7 @@ class BatchService:
             ],
         )
 
-    def _eta(self, rows: list[Row], remaining: int) -> float | None:
+    def _eta(self, rows: list[RowProgress], remaining: int) -> float | None:
         """Seconds left: rounds of `concurrency` rows at the mean time of the rows done so far."""
         if remaining == 0:
             return 0.0
@@ -326,14 +347,7 @@ class BatchService:
             return path
         thumb = self.settings.data_dir / "thumbs" / job.id / f"{row.row}.jpg"
         if not thumb.exists():
-            thumb.parent.mkdir(parents=True, exist_ok=True)
-            tmp = thumb.with_suffix(f".{uuid.uuid4().hex[:6]}.part")
-            with Image.open(path) as original:
-                original.draft("RGB", THUMB_SIZE)
-                small = original.convert("RGB")
-            small.thumbnail(THUMB_SIZE)
-            small.save(tmp, format="JPEG", quality=80)
-            tmp.replace(thumb)
+            _THUMBNAILER.submit(_make_thumbnail, path, thumb).result()
         return thumb
 
     # -- changing a job ---------------------------------------------------------------------------
@@ -348,6 +362,7 @@ class BatchService:
             job.id, RowState.CANCELED, error="Cancelled before it started.", failure="canceled"
         )
         self.finish_if_complete(job.id)
+        self._status_cache.pop(job.id, None)
         return self.status(job.id)
 
     def retry_failed(self, job_id: str) -> JobStatus:
@@ -360,6 +375,7 @@ class BatchService:
             raise Conflict("There are no failed rows that can be retried in this batch.")
         for row_id in row_ids:
             self._row_task(row_id)
+        self._status_cache.pop(job.id, None)
         return self.status(job.id)
 
     def finish_if_complete(self, job_id: str) -> None:
@@ -395,6 +411,7 @@ class BatchService:
             shutil.rmtree(self.settings.data_dir / "thumbs" / job.id, ignore_errors=True)
             (self.settings.downloads_dir / f"{job.id}.zip").unlink(missing_ok=True)
             self.store.set_job(job.id, state=JobState.EXPIRED.value, zip_name=None)
+            self._status_cache.pop(job.id, None)
             removed += 1
         for folder in (self.studio.single_dir, self.settings.data_dir / "scratch"):
             for path in folder.glob("*") if folder.is_dir() else ():
@@ -402,6 +419,23 @@ class BatchService:
                     shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+# One thread makes every thumbnail: full-size decodes never pile up in parallel, and the
+# memory they use returns to one allocator arena instead of one per request thread.
+_THUMBNAILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
+
+
+def _make_thumbnail(source: Path, thumb: Path) -> None:
+    if thumb.exists():
+        return
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    tmp = thumb.with_suffix(f".{uuid.uuid4().hex[:6]}.part")
+    with Image.open(source) as image:
+        image.draft("RGB", THUMB_SIZE)  # JPEG decodes at a fraction of full size
+        image.thumbnail(THUMB_SIZE)
+        image.convert("RGB").save(tmp, format="JPEG", quality=80)
+    tmp.replace(thumb)
 
 
 def _title(values: dict[str, str]) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -93,6 +93,16 @@ class Row(Base):
         return RowState(self.state)
 
 
+class RowProgress(NamedTuple):
+    row: int
+    state: str
+    values: dict[str, str]
+    image_name: str | None
+    error: str | None
+    failure: str | None
+    seconds: float | None
+
+
 # Ordered schema changes, each applied once; append, never edit.
 MIGRATIONS: list[Callable[[Engine], None]] = [
     lambda engine: Base.metadata.create_all(engine),
@@ -159,6 +169,27 @@ class Store:
     def rows(self, job_id: str) -> list[Row]:
         with self.session() as s:
             return list(s.scalars(select(Row).where(Row.job_id == job_id).order_by(Row.row)))
+
+    def progress(self, job_id: str) -> tuple[Job | None, list[RowProgress]]:
+        """A job and just the columns of its rows that progress reports need, in one read."""
+        with self.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                return None, []
+            rows = s.execute(
+                select(
+                    Row.row,
+                    Row.state,
+                    Row.values,
+                    Row.image_name,
+                    Row.error,
+                    Row.failure,
+                    Row.seconds,
+                )
+                .where(Row.job_id == job_id)
+                .order_by(Row.row)
+            ).all()
+        return job, [RowProgress(*row) for row in rows]
 
     def row(self, row_id: int) -> Row | None:
         with self.session() as s:
@@ -266,7 +297,7 @@ class Store:
             )
             return bool(changed)
 
-    def take_slot(self, row_id: int, owner: str, limit: int) -> bool:
+    def take_slot(self, row_id: int, owner: str, limit: int, *, creating: bool = False) -> bool:
         """Let a held row start generating if fewer than `limit` other rows, across every worker
         of every machine, hold a slot now. The count and the update are one atomic step.
 
@@ -283,6 +314,9 @@ class Store:
             )
             .scalar_subquery()
         )
+        creating_now = (
+            {"state": RowState.CREATING.value, "create_sent_at": self.clock()} if creating else {}
+        )
         with self.session() as s:
             if s.bind is not None and s.bind.dialect.name == "postgresql":
                 # Serialise slot-taking: under READ COMMITTED two takers could both see room.
@@ -291,7 +325,7 @@ class Store:
                 s,
                 update(Row)
                 .where(Row.id == row_id, Row.lease_owner == owner, busy < limit)
-                .values(in_flight=True, worker=owner),
+                .values(in_flight=True, worker=owner, **creating_now),
             )
             return bool(changed)
 

@@ -25,6 +25,7 @@ from carstudio.spec import CarSpec
 log = logging.getLogger(__name__)
 
 SLOT_POLL_MAX = 0.2
+SLOT_WAIT = 2.0
 GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
 
 
@@ -40,6 +41,7 @@ class RowWorker:
         deadline_seconds: float,
         concurrency: int,
         on_row_finished: Callable[[str], None],
+        requeue: Callable[[int], None],
     ) -> None:
         self.store = store
         self.provider = provider
@@ -49,6 +51,7 @@ class RowWorker:
         self.deadline_seconds = deadline_seconds
         self.concurrency = concurrency
         self.on_row_finished = on_row_finished
+        self.requeue = requeue
 
     def process(self, row_id: int) -> None:
         """Take the row if nobody else has it, and carry it to a terminal state."""
@@ -60,26 +63,36 @@ class RowWorker:
             return
         with Heartbeat(self.store, row.id, self.owner, self.lease_seconds):
             try:
-                self._run(job, row)
+                finished = self._run(job, row)
             except Exception:
                 log.exception("row %s of job %s failed unexpectedly", row.row, job.id)
                 self._settle(row, RowState.FAILED, error=GENERIC_FAILURE, failure="internal")
+                finished = True
+        if not finished:
+            # No slot came free: give the thread back, so rows holding slots (say, ones
+            # resumed after a crash) can run, and try this row again later.
+            self._advance(row, lease_owner=None, lease_expires=None)
+            self.requeue(row.id)
+            return
         self.on_row_finished(job.id)
 
-    def _run(self, job: Job, row: Row) -> None:
+    def _run(self, job: Job, row: Row) -> bool:
+        """Carry the row to a terminal state; False if it never got a slot."""
         if row.prediction_id is None and (job.canceled or job.fatal_error):
             if job.canceled:
                 self._settle(row, RowState.CANCELED, error="Cancelled before it started.")
             else:
                 self._settle(row, RowState.FAILED, error=job.fatal_error, failure="batch_stopped")
-            return
-        self._wait_for_slot(row)
+            return True
+        fresh = row.prediction_id is None and row.create_sent_at is None
+        if not self._wait_for_slot(row, fresh=fresh):
+            return False
         spec = CarSpec.model_validate(row.spec)
-        prediction_id = row.prediction_id or self._recover_lost_create(row, spec)
-        if prediction_id is None:
-            self.store.advance(
-                row.id, self.owner, state=RowState.CREATING.value, create_sent_at=time.time()
-            )
+        prediction_id = row.prediction_id
+        if prediction_id is None and not fresh:
+            prediction_id = self._recover_lost_create(row, spec)
+            if prediction_id is None:
+                self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
         try:
@@ -97,20 +110,28 @@ class RowWorker:
             )
         except GenerationError as exc:
             self._fail(job, row, exc)
-            return
+            return True
         self._settle(
             row,
             RowState.DONE,
             image_name=stored.path.name,
             seconds=round(time.time() - started, 3),
         )
+        return True
 
-    def _wait_for_slot(self, row: Row) -> None:
-        """Block until this row may generate: at most `concurrency` rows do, server-wide."""
+    def _wait_for_slot(self, row: Row, *, fresh: bool) -> bool:
+        """Wait a little for this row's turn: at most `concurrency` rows generate, server-wide.
+
+        A fresh row moves to `creating` in the same step, its create about to be sent.
+        """
         delay = 0.01
-        while not self.store.take_slot(row.id, self.owner, self.concurrency):
+        give_up = time.monotonic() + SLOT_WAIT
+        while not self.store.take_slot(row.id, self.owner, self.concurrency, creating=fresh):
+            if time.monotonic() > give_up:
+                return False
             time.sleep(delay)
             delay = min(delay * 1.5, SLOT_POLL_MAX)
+        return True
 
     def _recover_lost_create(self, row: Row, spec: CarSpec) -> str | None:
         """A create was sent but its id never stored: find that prediction, don't pay again."""
