@@ -11,6 +11,7 @@
 // Every title and reason is shown with textContent, never parsed as HTML.
 
 import { ApiError, getJSON, request } from "./api.js";
+import { el, icon } from "./dom.js";
 
 const DEFAULT_POLL_MS = 2000;
 const MIN_POLL_MS = 100;
@@ -39,28 +40,6 @@ const ICON_IMAGE = [
   "M4 16l4.5-4.5a1.5 1.5 0 0 1 2.1 0L16 17",
   "M15.5 8.5h.01",
 ];
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function icon(paths, className = "ic-icon") {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  svg.setAttribute("class", className);
-  for (const d of paths) {
-    const path = document.createElementNS(ns, "path");
-    path.setAttribute("d", d);
-    svg.append(path);
-  }
-  return svg;
-}
 
 function button(label, className, paths) {
   const node = el("button", `button ${className}`);

@@ -10,6 +10,7 @@
 // Every value from the file is shown with textContent, never parsed as HTML.
 
 import { ApiError, request } from "./api.js";
+import { el, icon } from "./dom.js";
 
 const VALIDATE_URL = "/api/car-batch/validate";
 const SUBMIT_URL = "/api/car-batch";
@@ -57,28 +58,6 @@ const ICON_FILE = [
 ];
 
 let instances = 0;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function icon(paths, className = "ic-icon") {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  svg.setAttribute("class", className);
-  for (const d of paths) {
-    const path = document.createElementNS(ns, "path");
-    path.setAttribute("d", d);
-    svg.append(path);
-  }
-  return svg;
-}
 
 function plural(count, one, many = `${one}s`) {
   return `${count} ${count === 1 ? one : many}`;

@@ -8,6 +8,8 @@
 // `result` is the JSON answer of POST /api/car-image; an optional `spec` (the car as asked
 // for) makes the alt text richer. Everything shown is set with textContent.
 
+import { el, icon } from "./dom.js";
+
 const BACKGROUND_WORDS = { white: "in a white studio", hub: "in a delivery hub showroom" };
 const RATIOS = new Set(["1:1", "16:9", "9:16", "4:3", "3:4"]);
 
@@ -48,28 +50,6 @@ function formatSeconds(ms) {
 function fileExtension(name, url) {
   const match = /\.([a-z0-9]{2,4})$/i.exec(name || "") || /\.([a-z0-9]{2,4})(?:\?|#|$)/i.exec(url || "");
   return match ? match[1].toUpperCase().replace("JPEG", "JPG") : "";
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function icon(paths, className = "ic-icon") {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  svg.setAttribute("class", className);
-  for (const d of paths) {
-    const path = document.createElementNS(ns, "path");
-    path.setAttribute("d", d);
-    svg.append(path);
-  }
-  return svg;
 }
 
 const ICON_IMAGE = [
