@@ -54,6 +54,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+def carstudio_env(data_dir: Path, fake_url: str, **extra: str) -> dict[str, str]:
+    """Settings for a Car Studio process run against the fake Replicate, 3 images at a time."""
+    settings = {
+        "CARSTUDIO_DATA_DIR": str(data_dir),
+        "CARSTUDIO_CONCURRENCY": "3",
+        "REPLICATE_API_TOKEN": TOKEN,
+        "REPLICATE_BASE_URL": fake_url,
+    }
+    return clean_env(**(settings | extra))
+
+
 def spawn(
     args: Sequence[str],
     *,

@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.batch_helpers import numbered_cars, read_zip
 
-from bench.common import MB, PYTHON, TOKEN, FakeProcess, clean_env, median, percentile, spawn
+from bench.common import MB, PYTHON, FakeProcess, carstudio_env, median, percentile, spawn
 from carstudio.jobs.store import Store, database_url
 
 ROWS = 50
@@ -32,12 +32,7 @@ def run(work: Path) -> dict[str, Any]:
     data_dir = work / "data"
     with FakeProcess(work, latency=LATENCY, image_bytes=IMAGE_BYTES) as fake:
         fake.warm()
-        env = clean_env(
-            CARSTUDIO_DATA_DIR=str(data_dir),
-            REPLICATE_API_TOKEN=TOKEN,
-            REPLICATE_BASE_URL=fake.base_url,
-            CARSTUDIO_CONCURRENCY=str(CONCURRENCY),
-        )
+        env = carstudio_env(data_dir, fake.base_url, CARSTUDIO_CONCURRENCY=str(CONCURRENCY))
         started = time.perf_counter()
         proc = spawn(
             [PYTHON, "-m", "carstudio", "batch", str(csv_path), "-o", str(out)],

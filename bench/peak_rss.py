@@ -20,9 +20,8 @@ from tests.batch_helpers import numbered_cars
 from bench.common import (
     MB,
     PYTHON,
-    TOKEN,
     FakeProcess,
-    clean_env,
+    carstudio_env,
     free_port,
     proc_status_kb,
     spawn,
@@ -55,13 +54,7 @@ def one_size(
     base_url = f"http://127.0.0.1:{port}"
     with FakeProcess(work, latency=LATENCY, image_bytes=image_bytes) as fake:
         fake.warm()
-        env = clean_env(
-            CARSTUDIO_DATA_DIR=str(work / "data"),
-            CARSTUDIO_PORT=str(port),
-            CARSTUDIO_CONCURRENCY="3",
-            REPLICATE_API_TOKEN=TOKEN,
-            REPLICATE_BASE_URL=fake.base_url,
-        )
+        env = carstudio_env(work / "data", fake.base_url, CARSTUDIO_PORT=str(port))
         log = work / "server.log"
         server = spawn([PYTHON, "-m", server_module, "serve"], env=env, cwd=work, log=log)
         try:

@@ -26,9 +26,8 @@ from tests.batch_helpers import numbered_cars
 from bench.common import (
     MB,
     PYTHON,
-    TOKEN,
     FakeProcess,
-    clean_env,
+    carstudio_env,
     cpu_seconds,
     free_port,
     median,
@@ -159,13 +158,7 @@ def run(work: Path, server_module: str = "bench.status_server") -> dict[str, Any
     base_url = f"http://127.0.0.1:{port}"
     with FakeProcess(work, latency=LATENCY, image_bytes=IMAGE_BYTES) as fake:
         fake.warm()
-        env = clean_env(
-            CARSTUDIO_DATA_DIR=str(work / "data"),
-            CARSTUDIO_PORT=str(port),
-            CARSTUDIO_CONCURRENCY="3",
-            REPLICATE_API_TOKEN=TOKEN,
-            REPLICATE_BASE_URL=fake.base_url,
-        )
+        env = carstudio_env(work / "data", fake.base_url, CARSTUDIO_PORT=str(port))
         log = work / "server.log"
         server = spawn([PYTHON, "-m", server_module], env=env, cwd=work, log=log)
         try:

@@ -21,6 +21,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+PeriodicOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--periodic/--no-periodic",
+        help="Sweep expired leases and clean up old files here (one process only).",
+        show_default=False,
+    ),
+]
+
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
@@ -58,14 +67,7 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    periodic: Annotated[
-        bool | None,
-        typer.Option(
-            "--periodic/--no-periodic",
-            help="Sweep expired leases and clean up old files here (one process only).",
-            show_default=False,
-        ),
-    ] = None,
+    periodic: PeriodicOption = None,
 ) -> None:
     """Serve the Car Creation page and the API (default http://127.0.0.1:8000)."""
     import uvicorn
@@ -90,14 +92,7 @@ def run_worker(
         int | None,
         typer.Option(help="Rows this worker takes at once (default CARSTUDIO_CONCURRENCY)."),
     ] = None,
-    periodic: Annotated[
-        bool | None,
-        typer.Option(
-            "--periodic/--no-periodic",
-            help="Sweep expired leases and clean up old files here (one process only).",
-            show_default=False,
-        ),
-    ] = None,
+    periodic: PeriodicOption = None,
 ) -> None:
     """Work on batch rows from the shared queue until stopped (Ctrl-C or SIGTERM)."""
     import signal
