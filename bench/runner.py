@@ -18,7 +18,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import intake_speed, makespan, peak_rss, row_overhead, status_rps, zip_speed
+from bench import (
+    intake_speed,
+    makespan,
+    peak_rss,
+    row_overhead,
+    scale_out,
+    status_rps,
+    zip_speed,
+)
 from bench.common import exit_on_sigterm, machine, stop_all
 
 RESULTS = Path(__file__).parent / "results.json"
@@ -30,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "zip": zip_speed.run,
     "rss": peak_rss.run,
     "intake": intake_speed.run,
+    "scale": scale_out.run,
 }
 
 RSS_GROWTH_LIMIT_MB = 10.0
@@ -79,6 +88,11 @@ FIGURES: dict[str, list[Figure]] = {
         # No target was set for intake; half a second keeps an upload's check interactive.
         Figure("intake_ms_5mb", "ms", "≤ 500 (own)", lambda r: r["intake_ms_5mb"] <= 500),
         Figure("intake_outcome", ""),
+    ],
+    "scale": [
+        Figure("scale_one_worker_s", "s"),
+        Figure("scale_two_workers_s", "s"),
+        Figure("scale_peak_in_flight", "", "≤ 3", lambda r: r["scale_peak_in_flight"] <= 3),
     ],
 }
 

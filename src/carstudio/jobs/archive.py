@@ -14,6 +14,14 @@ from carstudio.jobs.states import RowState
 from carstudio.jobs.store import Job, Row
 from carstudio.spec import FIELDS
 
+PART_PREFIX = "."
+"""Unfinished ZIPs are hidden files: `.<job>.zip.<pid>.part`."""
+
+
+def leftover_parts(dest: Path) -> list[Path]:
+    """Unfinished copies of `dest` that a killed process left behind."""
+    return list(dest.parent.glob(f"{PART_PREFIX}{dest.name}.*.part"))
+
 
 def failed_rows(rows: list[Row]) -> list[dict[str, Any]]:
     """Every row that did not produce an image, with its reason and its CSV values."""
@@ -72,7 +80,7 @@ def _iso(moment: float | None) -> str | None:
 def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Path:
     """Write the job's ZIP to `dest` atomically. Entry names are the stored file names only."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    tmp = dest.with_name(f"{PART_PREFIX}{dest.name}.{os.getpid()}.part")
     job_dir = images_dir / job.id
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:

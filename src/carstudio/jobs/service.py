@@ -384,12 +384,12 @@ class BatchService:
             return
         job = self.store.job(job_id)
         assert job is not None
+        dest = self.settings.downloads_dir / f"{job_id}.zip"
+        for part in archive.leftover_parts(dest):  # a process killed while building this ZIP
+            part.unlink(missing_ok=True)
         try:
             archive.build_zip(
-                job,
-                self.store.rows(job_id),
-                images_dir=self.batch_images_dir,
-                dest=self.settings.downloads_dir / f"{job_id}.zip",
+                job, self.store.rows(job_id), images_dir=self.batch_images_dir, dest=dest
             )
         except Exception:
             log.exception("building the ZIP of job %s failed; it will be tried again", job_id)
@@ -409,7 +409,9 @@ class BatchService:
                 continue
             shutil.rmtree(self.batch_images_dir / job.id, ignore_errors=True)
             shutil.rmtree(self.settings.data_dir / "thumbs" / job.id, ignore_errors=True)
-            (self.settings.downloads_dir / f"{job.id}.zip").unlink(missing_ok=True)
+            zip_path = self.settings.downloads_dir / f"{job.id}.zip"
+            for path in [zip_path, *archive.leftover_parts(zip_path)]:
+                path.unlink(missing_ok=True)
             self.store.set_job(job.id, state=JobState.EXPIRED.value, zip_name=None)
             self._status_cache.pop(job.id, None)
             removed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +15,7 @@ from carstudio.jobs.service import BatchService, JobStatus
 from carstudio.web.uploads import UPLOAD_SCHEMA, read_csv_upload
 
 router = APIRouter(tags=["batch"])
+_ZIP_NAME = re.compile(r"([0-9a-f]{32})\.zip")
 
 
 def get_batches(request: Request) -> BatchService:
@@ -127,13 +129,12 @@ def row_thumbnail(job_id: str, row: int, batches: Batches) -> FileResponse:
 @router.get("/downloads/{name}", response_class=FileResponse)
 def download_zip(name: str, batches: Batches) -> FileResponse:
     """A finished batch's ZIP. Nothing else is ever served from this path."""
-    job_id, dot, ext = name.partition(".")
-    if ext != "zip" or not dot or not job_id.isalnum():
+    match = _ZIP_NAME.fullmatch(name)
+    if match is None:
         raise NotFound("Only batch ZIPs are served here.")
+    job_id = match.group(1)
     return FileResponse(
-        batches.zip_path(job_id.lower()),
-        media_type="application/zip",
-        filename=f"carstudio-{job_id.lower()}.zip",
+        batches.zip_path(job_id), media_type="application/zip", filename=f"carstudio-{job_id}.zip"
     )
 
 
