@@ -163,13 +163,15 @@ class BatchService:
         """Re-queue unfinished rows whose holder is gone, and finish jobs left mid-archive.
 
         At start-up queued rows are re-queued too, in case the queue itself lost them;
-        a row that is queued twice runs once, because a task first claims its row.
+        a row that is queued twice runs once, because a task first claims its row. A ZIP
+        still being built is left to its builder unless it has taken longer than a lease.
         """
         self.store.expire_leases(lambda owner: owner_is_dead(owner, self.owner))
         row_ids = self.store.resumable_rows(include_queued=startup)
         for row_id in row_ids:
             self._row_task(row_id)
-        for job_id in self.store.jobs_in(JobState.ARCHIVING):
+        cutoff = time.time() - (0 if startup else self.settings.lease_seconds)
+        for job_id in self.store.stalled_archives(started_before=cutoff):
             self.store.set_job(job_id, state=JobState.RUNNING.value)
             self.finish_if_complete(job_id)
         for job_id in self.store.jobs_in(JobState.RUNNING):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
     update,
@@ -58,6 +59,7 @@ class Job(Base):
     delimiter: Mapped[str] = mapped_column(String(4), default=",")
     fatal_error: Mapped[str | None] = mapped_column(Text, default=None)
     zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Row(Base):
@@ -104,8 +106,18 @@ class RowProgress(NamedTuple):
 
 
 # Ordered schema changes, each applied once; append, never edit.
+def _add_column(table: str, column: str, sql_type: str) -> Callable[[Engine], None]:
+    def migrate(engine: Engine) -> None:
+        if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
+    return migrate
+
+
 MIGRATIONS: list[Callable[[Engine], None]] = [
     lambda engine: Base.metadata.create_all(engine),
+    _add_column("jobs", "archive_started_at", "FLOAT"),
 ]
 
 
@@ -242,13 +254,28 @@ class Store:
                 s,
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
-                .values(state=JobState.ARCHIVING.value),
+                .values(state=JobState.ARCHIVING.value, archive_started_at=self.clock()),
             )
             return bool(changed)
 
     def jobs_in(self, state: JobState) -> list[str]:
         with self.session() as s:
             return list(s.scalars(select(Job.id).where(Job.state == state.value)))
+
+    def stalled_archives(self, started_before: float) -> list[str]:
+        """Jobs whose ZIP building began before `started_before` and never ended."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Job.id).where(
+                        Job.state == JobState.ARCHIVING.value,
+                        or_(
+                            Job.archive_started_at.is_(None),
+                            Job.archive_started_at < started_before,
+                        ),
+                    )
+                )
+            )
 
     def jobs_older_than(self, cutoff: float) -> list[Job]:
         with self.session() as s:
