@@ -307,7 +307,6 @@ class Store:
                     lease_owner=owner,
                     lease_expires=now + ttl,
                     attempts=Row.attempts + 1,
-                    started_at=func.coalesce(Row.started_at, now),
                 ),
             )
             if not changed:
@@ -352,7 +351,12 @@ class Store:
                 s,
                 update(Row)
                 .where(Row.id == row_id, Row.lease_owner == owner, busy < limit)
-                .values(in_flight=True, worker=owner, **creating_now),
+                .values(
+                    in_flight=True,
+                    worker=owner,
+                    started_at=func.coalesce(Row.started_at, self.clock()),
+                    **creating_now,
+                ),
             )
             return bool(changed)
 
