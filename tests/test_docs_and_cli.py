@@ -122,3 +122,23 @@ def test_batch_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "at most 50" in result.output
     missing = runner.invoke(app, ["batch", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("CARSTUDIO_MODEL", "google/imagen-9", "not a supported model"),
+        ("CARSTUDIO_QUEUE_URL", "amqp://somewhere", "CARSTUDIO_QUEUE_URL"),
+        ("CARSTUDIO_QUEUE_URL", "redis://:hush@127.0.0.1:1/0", "cannot reach the queue"),
+        ("CARSTUDIO_DATABASE_URL", "postgresql://u:hush@127.0.0.1:1/x", "cannot open its database"),
+        ("CARSTUDIO_CONCURRENCY", "many", "concurrency"),
+    ],
+)
+def test_bad_settings_stop_serve_with_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, words: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert words in result.output and "Traceback" not in result.output
+    assert "hush" not in result.output

@@ -4,6 +4,7 @@ and a consumer that can run inside another process without touching its signal h
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
@@ -18,13 +19,35 @@ def build_huey(queue_url: str | None, data_dir: Path) -> Huey:
     if not queue_url:
         return SqliteHuey(QUEUE_NAME, filename=str(data_dir / "queue.db"))
     if queue_url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(QUEUE_NAME, url=queue_url)
+        try:
+            from redis.exceptions import RedisError
+        except ImportError as exc:
+            raise ConfigurationError(
+                "A Redis queue needs the redis package: pip install 'carstudio[scale]'."
+            ) from exc
+        huey = RedisHuey(QUEUE_NAME, url=queue_url)
+        try:
+            huey.storage.conn.ping()
+        except RedisError as exc:
+            raise ConfigurationError(
+                f"Car Studio cannot reach the queue at {_without_password(queue_url)} ({exc}); "
+                "check CARSTUDIO_QUEUE_URL."
+            ) from exc
+        return huey
     if queue_url.startswith("sqlite:///"):
         return SqliteHuey(QUEUE_NAME, filename=queue_url.removeprefix("sqlite:///"))
     raise ConfigurationError(
         f"CARSTUDIO_QUEUE_URL={queue_url!r} is not supported; use redis://host:port/db "
         "or sqlite:///path/to/queue.db."
     )
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
 
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]

@@ -30,9 +30,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from carstudio.errors import ConfigurationError
 from carstudio.jobs.states import ACTIVE_ROWS, INVALID_ROW, TERMINAL_ROWS, JobState, RowState
 
 Clock = Callable[[], float]
@@ -143,7 +145,16 @@ class Store:
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._migrate()
+        try:
+            self._migrate()
+        except DBAPIError as exc:
+            self.engine.dispose()
+            where = make_url(url).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise ConfigurationError(
+                f"Car Studio cannot open its database {where} ({reason}); "
+                "check CARSTUDIO_DATABASE_URL."
+            ) from exc
 
     def _migrate(self) -> None:
         with self.engine.begin() as conn:
