@@ -4,6 +4,7 @@ uploads are cut off."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,3 +116,17 @@ def test_an_endless_upload_is_cut_off_near_the_limit(server) -> None:
     assert b"5 MB" in answer
     assert sent < 12 * 1024 * 1024, f"the server read {sent} bytes before refusing"
     time.sleep(0.1)
+
+
+def test_ctrl_c_stops_the_server_within_seconds_during_a_single_image(
+    server, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.latency = 30
+    process = server(fake_replicate, CARSTUDIO_WAIT_SECONDS="60").start()
+    request = threading.Thread(
+        target=lambda: httpx.post(f"{process.url}/api/car-image", json={"make": "Kia"}, timeout=60),
+        daemon=True,
+    )
+    request.start()
+    wait_until(lambda: fake_replicate.in_flight == 1, timeout=10)
+    assert process.interrupt() < 6.0

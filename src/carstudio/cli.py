@@ -31,6 +31,7 @@ PeriodicOption = Annotated[
 ]
 
 EXIT_FAILED = 1
+SHUTDOWN_GRACE_SECONDS = 3
 EXIT_BAD_INPUT = 2
 
 
@@ -83,7 +84,14 @@ def serve(
         fail(exc.message, EXIT_BAD_INPUT)
     mode = "offline preview" if settings.provider_name == "preview" else settings.model
     typer.echo(f"Car Studio on http://{settings.host}:{settings.port} ({mode})", err=True)
-    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
+    # Requests still open after a few seconds (an image mid-generation) do not hold up Ctrl-C.
+    uvicorn.run(
+        web,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @app.command(name="worker")

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from carstudio import __version__
 from carstudio.generation import Studio
 from carstudio.spec import CarSpec
+from carstudio.web.daemon import in_daemon_thread
 
 router = APIRouter()
 
@@ -38,9 +39,9 @@ class CarImage(BaseModel):
 
 
 @router.post("/api/car-image", response_model=CarImage, tags=["single"])
-def create_car_image(spec: CarSpec, studio: StudioDep) -> Any:
+async def create_car_image(spec: CarSpec, studio: StudioDep) -> Any:
     """Generate one car image now; the answer says where the image is served."""
-    image = studio.generate(spec)
+    image = await in_daemon_thread(lambda: studio.generate(spec))
     return CarImage(
         id=image.id,
         imageUrl=f"/images/{image.id}/{image.path.name}",
