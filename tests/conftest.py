@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from carstudio.config import Settings
+from carstudio.web.app import create_app
 from tests.fakes.replicate import FakeReplicate
 
 TOKEN = "r8_fake_token_for_tests_0123456789"
@@ -19,8 +22,6 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     """No test reads the developer's token, .env or data directory."""
     for name in ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    import os
-
     for name in list(os.environ):
         if name.startswith("CARSTUDIO_"):
             monkeypatch.delenv(name)
@@ -55,3 +56,19 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return Settings(_env_file=None, **(values | overrides))
 
     return build
+
+
+@pytest.fixture
+def client_for(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """A factory of in-process clients, each app started (workers included) and stopped."""
+    clients: list[TestClient] = []
+
+    def build(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides)), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)

@@ -320,21 +320,6 @@ def assert_safe_zip_names(names: list[str]) -> None:
         assert "\\" not in name and ":" not in name, name
 
 
-@pytest.fixture
-def client_for(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
-
-    def build(**kw: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(**kw)), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
 def test_hostile_values_in_every_csv_field_stay_inside_the_data_dir(
     client_for: Callable[..., TestClient], tmp_path: Path
 ) -> None:

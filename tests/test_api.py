@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from carstudio.web.app import create_app
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_until
 from tests.fakes.replicate import FakeReplicate
-
-
-@pytest.fixture
-def client_for(make_settings) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
-
-    def build(**kw: object) -> TestClient:
-        client = TestClient(create_app(make_settings(**kw)), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 @pytest.fixture
