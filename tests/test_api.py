@@ -270,3 +270,14 @@ def test_openapi_documents_the_contract(client: TestClient) -> None:
         assert path in paths
     assert client.get("/docs").status_code == 200
     assert "multipart/form-data" in paths["/api/car-batch"]["post"]["requestBody"]["content"]
+
+
+def test_a_stopped_batch_says_why_without_looking_like_an_error_answer(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    client = client_for(fake=fake_replicate, replicate_api_token="r8_not_the_right_one")
+    job_id = upload(client, csv_of(CARS[:3])).json()["jobId"]
+    body = finished(client, job_id)
+    assert "error" not in body
+    assert "REPLICATE_API_TOKEN" in body["stopReason"]
+    assert body["failed"] == 3 and body["retryable"] == 3

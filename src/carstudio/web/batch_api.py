@@ -46,7 +46,7 @@ def status_json(status: JobStatus) -> dict[str, Any]:
         "model": status.model,
         "provider": status.provider,
         "concurrency": status.concurrency,
-        "error": status.fatal_error,
+        "stopReason": status.fatal_error,
         "failedRowsUrl": f"{base}/failed_rows.json" if status.failed else None,
         "retryable": status.retryable,
         "rows": [

@@ -486,7 +486,7 @@ export class BatchProgress extends HTMLElement {
     let tone = "run";
     if (status.state === "archiving") badge = "Packing the ZIP";
     if (ready) {
-      if (status.error) [badge, tone] = ["Stopped", "bad"];
+      if (status.stopReason) [badge, tone] = ["Stopped", "bad"];
       else if (canceled) [badge, tone] = ["Cancelled", "warn"];
       else if (failed) [badge, tone] = [`Finished, ${failed} failed`, "warn"];
       else [badge, tone] = ["Finished", "ok"];
@@ -513,8 +513,8 @@ export class BatchProgress extends HTMLElement {
       this._eta.value.textContent = timeLeftInWords(status.etaSeconds);
     }
 
-    this._error.hidden = !status.error;
-    this._error.textContent = status.error ? `The batch stopped: ${status.error}` : "";
+    this._error.hidden = !status.stopReason;
+    this._error.textContent = status.stopReason ? `The batch stopped: ${status.stopReason}` : "";
 
     this._renderRows(Array.isArray(status.rows) ? status.rows : []);
     this._renderFailed(status);
