@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from carstudio.config import Settings
 from carstudio.web.app import create_app
 from tests.fakes.replicate import FakeReplicate
+from tests.server_process import ServerProcess
 
 TOKEN = "r8_fake_token_for_tests_0123456789"
 
@@ -72,3 +73,19 @@ def client_for(make_settings: Callable[..., Settings]) -> Iterator[Callable[...,
     yield build
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """A factory of Car Studio processes (not yet started), each stopped after the test."""
+    made: list[ServerProcess] = []
+
+    def build(env: dict[str, str], command: tuple[str, ...] = ("serve",)) -> ServerProcess:
+        log = tmp_path / f"{command[0]}-{len(made) + 1}.log"
+        process = ServerProcess(env, log, command=command)
+        made.append(process)
+        return process
+
+    yield build
+    for process in made:
+        process.stop()

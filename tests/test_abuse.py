@@ -410,22 +410,16 @@ def test_binary_in_a_csv_is_refused_and_writes_nothing(
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
-
+def server(tmp_path: Path, server_process) -> Callable[..., ServerProcess]:
     def start(**env: str) -> ServerProcess:
         values = {
             "CARSTUDIO_DATA_DIR": str(tmp_path / "data"),
             "CARSTUDIO_PROVIDER": "preview",
             "CARSTUDIO_POLL_INTERVAL": "0.05",
         }
-        process = ServerProcess(values | env, tmp_path / f"server-{len(started) + 1}.log")
-        started.append(process)
-        return process.start()
+        return server_process(values | env).start()
 
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def raw_request(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, bytes, bytes]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def server(
-    tmp_path: Path, data_dir: Path, fake_replicate: FakeReplicate
-) -> Iterator[Callable[..., ServerProcess]]:
+    data_dir: Path, fake_replicate: FakeReplicate, server_process
+) -> Callable[..., ServerProcess]:
     """Start `carstudio serve` against the fake; every start shares the data directory."""
-    started: list[ServerProcess] = []
 
     def start(**env: str) -> ServerProcess:
         values = {
@@ -48,13 +47,9 @@ def server(
             "CARSTUDIO_WAIT_SECONDS": "1",
             "CARSTUDIO_LEASE_SECONDS": "30",
         }
-        process = ServerProcess(values | env, tmp_path / f"server-{len(started) + 1}.log")
-        started.append(process)
-        return process.start()
+        return server_process(values | env).start()
 
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def get_json(url: str) -> Any:

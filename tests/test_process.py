@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,9 +18,7 @@ from tests.server_process import ServerProcess
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    started: list[ServerProcess] = []
-
+def server(tmp_path: Path, server_process) -> Callable[..., ServerProcess]:
     def make(fake: FakeReplicate | None = None, **env: str) -> ServerProcess:
         values = {"CARSTUDIO_DATA_DIR": str(tmp_path / "data"), "CARSTUDIO_LEASE_SECONDS": "30"}
         if fake is not None:
@@ -30,13 +28,9 @@ def server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
                 "CARSTUDIO_POLL_INTERVAL": "0.05",
                 "CARSTUDIO_WAIT_SECONDS": "1",
             }
-        process = ServerProcess(values | env, tmp_path / "server.log")
-        started.append(process)
-        return process
+        return server_process(values | env)
 
-    yield make
-    for process in started:
-        process.stop()
+    return make
 
 
 def submit(url: str, data: bytes) -> str:

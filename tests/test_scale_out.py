@@ -81,8 +81,12 @@ def deployment_example() -> tuple[dict[str, str], dict[str, list[str]]]:
 
 @pytest.fixture
 def cluster(
-    tmp_path: Path, postgres_url: str, redis_url: str, fake_replicate: FakeReplicate
-) -> Iterator[Callable[[str], ServerProcess]]:
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    fake_replicate: FakeReplicate,
+    server_process,
+) -> Callable[[str], ServerProcess]:
     """Starts the processes of the deployment example, with this machine's servers in it."""
     example_env, commands = deployment_example()
     ours = {
@@ -95,21 +99,15 @@ def cluster(
         "CARSTUDIO_LEASE_SECONDS": "2",  # the example's 30 s, shortened to keep the test quick
     }
     assert set(ours) == set(example_env), "every setting of the example is exercised here"
-    processes: list[ServerProcess] = []
 
     def start(unit: str) -> ServerProcess:
         args = commands[unit][:]
         if "--port" in args:  # the test picks a free port
             del args[args.index("--port") : args.index("--port") + 2]
         env = ours | {"CARSTUDIO_POLL_INTERVAL": "0.05", "CARSTUDIO_WAIT_SECONDS": "1"}
-        log = tmp_path / f"{unit}-{len(processes)}.log"
-        process = ServerProcess(env, log, command=tuple(args)).start()
-        processes.append(process)
-        return process
+        return server_process(env, tuple(args)).start()
 
-    yield start
-    for process in processes:
-        process.stop()
+    return start
 
 
 def run_batch(web: ServerProcess) -> str:
