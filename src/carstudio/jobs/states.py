@@ -14,10 +14,6 @@ class RowState(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
 
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_ROWS
-
 
 TERMINAL_ROWS = frozenset({RowState.DONE, RowState.FAILED, RowState.CANCELED})
 ACTIVE_ROWS = frozenset({RowState.CREATING, RowState.WAITING, RowState.DOWNLOADING})

@@ -92,10 +92,6 @@ class Row(Base):
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
     """The worker that last worked on the row."""
 
-    @property
-    def row_state(self) -> RowState:
-        return RowState(self.state)
-
 
 class RowProgress(NamedTuple):
     row: int
@@ -214,10 +210,6 @@ class Store:
             ).all()
         return job, [RowProgress(*row) for row in rows]
 
-    def row(self, row_id: int) -> Row | None:
-        with self.session() as s:
-            return s.get(Row, row_id)
-
     def set_job(self, job_id: str, **fields: Any) -> None:
         with self.session() as s:
             s.execute(update(Job).where(Job.id == job_id).values(**fields))
@@ -243,13 +235,6 @@ class Store:
                 ),
             )
             return changed
-
-    def counts(self, job_id: str) -> dict[str, int]:
-        with self.session() as s:
-            pairs = s.execute(
-                select(Row.state, func.count()).where(Row.job_id == job_id).group_by(Row.state)
-            ).all()
-        return {state: count for state, count in pairs}
 
     def begin_archive(self, job_id: str) -> bool:
         """Take the job's turn to build its ZIP once every row is terminal; False if not ours."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +27,6 @@ class Prediction:
     status: str
     output: str | None = None
     error: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:

@@ -335,13 +335,11 @@ class ReplicateProvider:
         output = body.get("output")
         if isinstance(output, list):  # tolerate multi-output shapes; Imagen returns one URI
             output = next((item for item in output if isinstance(item, str)), None)
-        metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
         return Prediction(
             id=str(body["id"]),
             status=str(body.get("status", "starting")),
             output=output if isinstance(output, str) and output else None,
             error=str(body["error"]) if body.get("error") else None,
-            metrics={k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)},
         )
 
     # -- downloads ------------------------------------------------------------------------------
