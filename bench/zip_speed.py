@@ -14,7 +14,7 @@ from typing import Any
 from bench.common import MB, median
 from carstudio.jobs import archive
 from carstudio.jobs.states import RowState
-from carstudio.jobs.store import Job, Row
+from carstudio.jobs.models import Job, Row
 
 IMAGES = 50
 IMAGE_BYTES = 2 * MB
@@ -31,7 +31,6 @@ def _job(images_dir: Path) -> tuple[Job, list[Row]]:
         source_name="cars.csv",
         provider="replicate",
         model="google/imagen-3",
-        total=IMAGES,
     )
     folder = images_dir / job.id
     folder.mkdir(parents=True)

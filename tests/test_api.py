@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+import schemathesis
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+
+from carstudio.errors import Failure
+from carstudio.jobs.states import RowState
 
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_until
 from tests.fakes.replicate import FakeReplicate
@@ -127,9 +134,29 @@ def test_validate_reports_and_starts_nothing(client: TestClient) -> None:
     report = upload(client, data, "/api/car-batch/validate").json()
     assert report["rowCount"] == 2 and report["ok"] is False
     assert report["unknownHeaders"] == ["Sunroof"]
-    assert {"name": "Colour", "mappedTo": "color"} in report["headers"]
+    assert [(h["name"], h["mappedTo"], h["status"]) for h in report["headers"]] == [
+        ("Make", "make", "known"),
+        ("Model", "model", "known"),
+        ("Colour", "color", "mapped"),
+        ("Body Style", "body_style", "known"),
+        ("Sunroof", None, "ignored"),
+    ]
+    present = {c["name"]: c["present"] for c in report["columns"]}
+    assert present == {
+        "make": True,
+        "model": True,
+        "body_style": True,
+        "trim": False,
+        "year": False,
+        "color": True,
+        "background": False,
+        "aspect_ratio": False,
+    }
+    defaults = {c["name"]: c["default"] for c in report["columns"] if c["default"]}
+    assert defaults == {"background": "white", "aspect_ratio": "1:1"}
     assert report["rowErrors"][0]["row"] == 3
-    assert report["encoding"] and report["delimiter"] == ","
+    assert report["encoding"] == "utf-8" and report["encodingLabel"] == "UTF-8"
+    assert report["delimiter"] == "," and report["delimiterLabel"] == "comma-separated"
     assert client.app.state.batches.huey.pending_count() == 0
 
 
@@ -255,21 +282,89 @@ def test_unknown_paths_and_methods_are_json_sentences(client: TestClient) -> Non
 
 
 def test_openapi_documents_the_contract(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
-    for path in (
-        "/api/car-image",
-        "/api/car-batch/validate",
-        "/api/car-batch",
-        "/api/batch/{job_id}",
-        "/api/batch/{job_id}/failed_rows.json",
-        "/api/batch/{job_id}/cancel",
-        "/api/batch/{job_id}/retry-failed",
-        "/api/csv-template",
-        "/downloads/{name}",
-    ):
-        assert path in paths
+    spec = client.get("/openapi.json").json()
+    paths, components = spec["paths"], spec["components"]["schemas"]
+
+    def answer(path: str, method: str, status: str) -> dict:
+        ref = paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+        if ref.get("type") == "array":
+            ref = ref["items"]
+        return components[ref["$ref"].rsplit("/", 1)[1]]
+
+    car_image = answer("/api/car-image", "post", "200")
+    assert {"id", "imageUrl", "prompt", "model", "elapsedMs"} <= set(car_image["required"])
+    report = answer("/api/car-batch/validate", "post", "200")
+    assert {
+        "ok", "rowCount", "headers", "unknownHeaders", "preview", "rowErrors", "encoding",
+        "delimiter",
+    } <= set(report["required"])  # fmt: skip
+    assert set(answer("/api/car-batch", "post", "202")["required"]) == {"jobId", "statusUrl"}
+    status = answer("/api/batch/{job_id}", "get", "200")
+    assert list(status["properties"])[:5] == ["total", "done", "failed", "percent", "zipUrl"]
+    assert {"state", "rows", "etaSeconds", "failedRowsUrl", "retryable"} <= set(status["required"])
+    for action in ("cancel", "retry-failed"):
+        assert answer(f"/api/batch/{{job_id}}/{action}", "post", "200") == status
+    failed_row = answer("/api/batch/{job_id}/failed_rows.json", "get", "200")
+    assert {"row", "reason", "status", "kind", "make", "aspect_ratio"} <= set(
+        failed_row["properties"]
+    )
+    # Enumerations come from the one definition of each concept.
+    assert set(components["RowState"]["enum"]) == {state.value for state in RowState}
+    assert set(components["Failure"]["enum"]) == {kind.value for kind in Failure}
+    # Every refusal is the one error shape; FastAPI's 422 shape is never promised.
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                assert code != "422" or path == "/api/car-image", (method, path)
+                if code.startswith("4"):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ApiError"}, (method, path)
+    assert "HTTPValidationError" not in components
     assert client.get("/docs").status_code == 200
     assert "multipart/form-data" in paths["/api/car-batch"]["post"]["requestBody"]["content"]
+
+
+def test_every_json_route_declares_its_answer(client: TestClient) -> None:
+    for route in client.app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith(("/api/", "/healthz")):
+            files = route.response_class is not JSONResponse or route.path.endswith("/thumb")
+            assert route.response_model is not None or files, route.path
+
+
+def test_real_answers_match_the_published_schema(client_for, fake_replicate: FakeReplicate) -> None:
+    """Each answer the API gives in a batch's life, checked against /openapi.json."""
+    fake_replicate.add_fault("safety", when="Model-2")
+    client = client_for(fake=fake_replicate)
+    schema = schemathesis.openapi.from_dict(client.get("/openapi.json").json())
+    checked: list[str] = []
+
+    def check(method: str, path: str, response: httpx.Response) -> dict:
+        schema[path][method].validate_response(response)
+        checked.append(f"{method} {path} {response.status_code}")
+        return response.json()
+
+    check("POST", "/api/car-image", client.post("/api/car-image", json={"make": "Kia"}))
+    check("POST", "/api/car-image", client.post("/api/car-image", json={"colour": "red"}))
+    bad = b"make,model,year\nKia,EV6,1800\n"
+    check("POST", "/api/car-batch/validate", upload(client, bad, "/api/car-batch/validate"))
+    check("POST", "/api/car-batch", upload(client, bad))
+    check("POST", "/api/car-batch", upload(client, b"\x89PNG\r\n\x1a\n"))
+    accepted = check("POST", "/api/car-batch", upload(client, numbered_cars(3)))
+    job = accepted["jobId"]
+    check("GET", "/api/batch/{job_id}", client.get(f"/api/batch/{job}"))
+    check("POST", "/api/batch/{job_id}/retry-failed", client.post(f"/api/batch/{job}/retry-failed"))
+    finished(client, job)
+    check("GET", "/api/batch/{job_id}", client.get(f"/api/batch/{job}"))
+    failed = client.get(f"/api/batch/{job}/failed_rows.json")
+    assert [
+        entry["kind"] for entry in check("GET", "/api/batch/{job_id}/failed_rows.json", failed)
+    ] == ["safety"]
+    check("POST", "/api/batch/{job_id}/cancel", client.post(f"/api/batch/{job}/cancel"))
+    check("POST", "/api/batch/{job_id}/retry-failed", client.post(f"/api/batch/{job}/retry-failed"))
+    check("GET", "/api/batch/{job_id}", client.get("/api/batch/" + "0" * 32))
+    check("GET", "/healthz", client.get("/healthz"))
+    statuses = {line.rsplit(" ", 1)[1] for line in checked}
+    assert statuses == {"200", "202", "400", "404", "409"}, checked
 
 
 def test_a_stopped_batch_says_why_without_looking_like_an_error_answer(

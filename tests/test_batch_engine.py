@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from sqlalchemy import func, select, update
@@ -13,9 +16,9 @@ from sqlalchemy import func, select, update
 from carstudio.config import Settings
 from carstudio.errors import Conflict, Expired, InvalidInput, NotFound
 from carstudio.generation import Studio
-from carstudio.jobs.service import BatchService
+from carstudio.jobs.service import BatchService, StatusCache
+from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
-from carstudio.jobs.store import Job, Row
 from carstudio.spec import CarSpec
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_finished, wait_until
 from tests.fakes.replicate import FakeReplicate
@@ -201,6 +204,9 @@ def test_cancel_keeps_finished_images_and_still_makes_a_zip(
     images, manifest, failed = read_zip(batches.zip_path(job_id))
     assert len(images) == final.done
     assert failed is not None and all(f["status"] == "canceled" for f in failed)
+    # Whether the cancel reached a row first or a worker did, the row records one kind.
+    assert {f["kind"] for f in failed} == {"canceled"}
+    assert {f["reason"] for f in failed} == {"Cancelled before it started."}
     assert fake_replicate.creation_count() == final.done
     with pytest.raises(Conflict):
         batches.cancel(job_id)
@@ -319,3 +325,56 @@ def test_row_states_move_in_order(
 
 def _spec(row: Row) -> CarSpec:
     return CarSpec.model_validate(row.spec)
+
+
+def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    """Request threads share the progress cache: readers, writers and its pruning race here."""
+    fake_replicate.latency = 0.05
+    batches = start_batches(make_settings(fake=fake_replicate, concurrency=3))
+    jobs = [
+        batches.submit(
+            csv_of(
+                [
+                    (f"Maker{n}", f"Model-{i}", "", "", "2024", "red", "white", "1:1")
+                    for i in range(6)
+                ]
+            )
+        )
+        for n in range(3)
+    ]
+    problems: list[BaseException] = []
+    stop = threading.Event()
+
+    def read(worker: int) -> None:
+        seen = 0
+        while not stop.is_set():
+            job_id = jobs[seen % len(jobs)]
+            seen += 1
+            try:
+                # Unknown ids make cache misses too, so entries come and go all the time.
+                with contextlib.suppress(NotFound):
+                    batches.status(f"{worker:04x}{seen:028x}")
+                status = batches.status(job_id)
+                states = [row.state for row in status.rows]
+                assert len(states) == status.total == 6
+                assert status.done == states.count("done")
+                assert status.failed == states.count("failed") + states.count("canceled")
+            except BaseException as exc:  # collected, so the main thread reports it
+                problems.append(exc)
+                return
+
+    readers = [threading.Thread(target=read, args=(n,)) for n in range(8)]
+    with mock.patch.object(StatusCache, "MAX_ENTRIES", 4):
+        for thread in readers:
+            thread.start()
+        try:
+            for job_id in jobs:
+                wait_finished(batches, job_id)
+        finally:
+            stop.set()
+            for thread in readers:
+                thread.join()
+    assert problems == []
+    assert all(batches.status(job_id).done == 6 for job_id in jobs)

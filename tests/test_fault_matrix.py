@@ -110,8 +110,8 @@ TABLE: list[Fault] = [
     # -- outcome: the model's answer; recorded as it is, never paid for twice -----------------
     Fault("safety", 1, FAILED, "safety filter", "safety"),
     Fault("failed", 1, FAILED, "could not make this image", "model_failed"),
-    Fault("canceled", 1, FAILED, "cancelled at Replicate", "canceled"),
-    Fault("aborted", 1, FAILED, "aborted before it started", "canceled"),
+    Fault("canceled", 1, FAILED, "cancelled at Replicate", "prediction_canceled"),
+    Fault("aborted", 1, FAILED, "aborted before it started", "prediction_canceled"),
     Fault("never_finishes", 1, FAILED, "not finished in time", "deadline", settings=SHORT_CLOCK),
     Fault("processing_with_output", 1, DONE),
     Fault("data_uri", 1, DONE),

@@ -102,8 +102,8 @@ def test_an_unfinished_prediction_is_polled_until_it_succeeds(
     client, fake_replicate: FakeReplicate, tmp_path: Path
 ) -> None:
     fake_replicate.latency = 0.3
-    provider = client(wait_seconds=1)
-    first = provider.create(prompt=PROMPT, spec=SPEC, wait=False)
+    provider = client(wait_seconds=0)  # no Prefer: wait, so the create answers at once
+    first = provider.create(prompt=PROMPT, spec=SPEC)
     assert first.status == "starting" and first.output is None
     done = provider.wait(first, deadline=time.monotonic() + 5)
     assert done.output
@@ -197,7 +197,7 @@ def test_canceled_and_aborted_predictions_end_cleanly(
 ) -> None:
     fake_replicate.add_fault(kind)
     error = error_of(client(), tmp_path)
-    assert error.failure is Failure.CANCELED
+    assert error.failure is Failure.PREDICTION_CANCELED
     assert ("aborted" in error.message) == (kind == "aborted")
 
 
@@ -303,8 +303,8 @@ def test_a_failed_poll_is_retried(
 ) -> None:
     fake_replicate.latency = 0.2
     fake_replicate.add_fault(kind)
-    provider = client()
-    prediction = provider.create(prompt=PROMPT, spec=SPEC, wait=False)
+    provider = client(wait_seconds=0)
+    prediction = provider.create(prompt=PROMPT, spec=SPEC)
     done = provider.wait(prediction, deadline=time.monotonic() + 5)
     assert done.output
 
@@ -362,9 +362,9 @@ def test_a_bad_download_twice_fails_and_leaves_no_file(
 def test_a_prediction_whose_create_answer_was_lost_can_be_found(
     client, fake_replicate: FakeReplicate
 ) -> None:
-    provider = client()
+    provider = client(wait_seconds=0)
     since = time.time()
-    made = provider.create(prompt=PROMPT, spec=SPEC, wait=False)
+    made = provider.create(prompt=PROMPT, spec=SPEC)
     found = provider.find_created(prompt=PROMPT, spec=SPEC, since=since - 5)
     assert found is not None and found.id == made.id
     assert (

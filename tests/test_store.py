@@ -9,40 +9,82 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from carstudio.jobs.states import RowState
-from carstudio.jobs.store import MIGRATIONS, Job, Row, Store
+from carstudio.jobs.migrations import MIGRATIONS
+from carstudio.jobs.models import Job, Row
+from carstudio.jobs.store import Store
 
 
-def test_a_database_from_the_first_schema_is_brought_up_to_date(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE carstudio_schema (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO carstudio_schema VALUES (1)")
-        conn.execute("CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, created_at FLOAT)")
-    store = Store(f"sqlite:///{path}")
-    try:
-        columns = {c["name"] for c in inspect(store.engine).get_columns("jobs")}
-        assert "archive_started_at" in columns
-        with store.engine.connect() as conn:
-            version = conn.exec_driver_sql("SELECT MAX(version) FROM carstudio_schema").scalar()
-        assert version == len(MIGRATIONS)
-    finally:
-        store.close()
+def _schema(store: Store) -> tuple[list[str], dict[str, set[str]]]:
+    """The names of the steps the database has had, and its tables' columns."""
+    with store.engine.connect() as conn:
+        names = [r[0] for r in conn.exec_driver_sql("SELECT name FROM carstudio_migrations")]
+    columns = {
+        table: {c["name"] for c in inspect(store.engine).get_columns(table)}
+        for table in ("jobs", "rows")
+    }
+    return names, columns
 
 
-def test_migrations_run_once(tmp_path: Path) -> None:
+def test_a_new_database_gets_every_step_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     Store(url).close()
     store = Store(url)
     try:
+        names, columns = _schema(store)
+        assert sorted(names) == sorted(step.name for step in MIGRATIONS)
+        assert "archive_started_at" in columns["jobs"]
+        assert not {"total", "encoding", "delimiter"} & columns["jobs"]
+        assert "attempts" not in columns["rows"]
+    finally:
+        store.close()
+
+
+def test_a_database_with_numbered_steps_is_carried_over_and_brought_up_to_date(
+    tmp_path: Path,
+) -> None:
+    """A database made before steps had names: version 1 only, with the columns of that time."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE carstudio_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO carstudio_schema VALUES (1)")
+        conn.execute(
+            "CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, created_at FLOAT, finished_at FLOAT,"
+            " state VARCHAR(16), canceled BOOLEAN, source_name VARCHAR(255),"
+            " provider VARCHAR(32), model VARCHAR(64), total INTEGER NOT NULL,"
+            " encoding VARCHAR(32), delimiter VARCHAR(4), fatal_error TEXT, zip_name VARCHAR(64))"
+        )
+        conn.execute(
+            "CREATE TABLE rows (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id VARCHAR(32)"
+            " REFERENCES jobs (id) ON DELETE CASCADE, row INTEGER, \"values\" JSON, spec JSON,"
+            " prompt TEXT, stem VARCHAR(160), state VARCHAR(16), prediction_id VARCHAR(64),"
+            " create_sent_at FLOAT, started_at FLOAT, finished_at FLOAT, seconds FLOAT,"
+            " image_name VARCHAR(200), error TEXT, failure VARCHAR(32),"
+            " attempts INTEGER NOT NULL, lease_owner VARCHAR(64), lease_expires FLOAT,"
+            " in_flight BOOLEAN, worker VARCHAR(64), UNIQUE (job_id, row))"
+        )
+        conn.execute(
+            "INSERT INTO jobs VALUES ('" + "b" * 32 + "', 1.0, NULL, 'ready', 0, 'old.csv',"
+            " 'preview', 'preview', 1, 'utf-8', ',', NULL, NULL)"
+        )
+    store = Store(f"sqlite:///{path}")
+    try:
+        names, columns = _schema(store)
+        assert names == [step.name for step in MIGRATIONS]
+        assert "archive_started_at" in columns["jobs"] and "total" not in columns["jobs"]
+        assert "attempts" not in columns["rows"]
         with store.engine.connect() as conn:
-            rows = conn.exec_driver_sql("SELECT version FROM carstudio_schema").all()
-        assert [r[0] for r in rows] == list(range(1, len(MIGRATIONS) + 1))
+            assert not conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name = 'carstudio_schema'"
+            ).all()
+        old = store.job("b" * 32)
+        assert old is not None and old.source_name == "old.csv"
+        _job_with_rows(store, 1)  # a new job can be written: no leftover NOT NULL column
     finally:
         store.close()
 
 
 def _job_with_rows(store: Store, count: int) -> list[int]:
-    job = Job(id="a" * 32, created_at=time.time(), provider="preview", model="preview", total=count)
+    job = Job(id="a" * 32, created_at=time.time(), provider="preview", model="preview")
     rows = [Row(job_id=job.id, row=n + 2, values={}, spec={"make": "Kia"}) for n in range(count)]
     store.add_job(job, rows)
     return [row.id for row in store.rows(job.id)]

@@ -41,28 +41,47 @@ class ConfigurationError(CarStudioError):
 
 
 class Failure(StrEnum):
-    """Why a generation failed, in terms that decide what happens next."""
+    """Why a row or an image produced nothing: the one list of failure kinds.
 
+    The value is what `failed_rows.json`, the manifest and the API's `kind` say; the kind
+    decides what happens next (retried, batch stopped, offered to retry-failed).
+    """
+
+    # The provider refused or failed to make the image.
     UNAUTHENTICATED = "unauthenticated"
     INSUFFICIENT_CREDIT = "insufficient_credit"
     MODEL_UNAVAILABLE = "model_unavailable"
     INVALID_INPUT = "invalid_input"
     SAFETY = "safety"
     MODEL_FAILED = "model_failed"
-    CANCELED = "canceled"
+    PREDICTION_CANCELED = "prediction_canceled"
+    """Cancelled or aborted at Replicate, by someone else or by its own deadline."""
     DEADLINE = "deadline"
     RATE_LIMITED = "rate_limited"
     TRANSIENT = "transient"
     BAD_OUTPUT = "bad_output"
+    # Car Studio decided the row would not run, or could not finish it.
+    INVALID_ROW = "invalid_row"
+    """The CSV row's values were not valid, so it never ran."""
+    CANCELED = "canceled"
+    """The person cancelled the batch before this row started."""
+    BATCH_STOPPED = "batch_stopped"
+    """Another row met a fault every row would meet (say, no credit), so this one never ran."""
+    INTERNAL = "internal"
+    """Car Studio itself failed; the error is logged."""
 
 
 RETRYABLE = frozenset({Failure.RATE_LIMITED, Failure.TRANSIENT, Failure.BAD_OUTPUT})
-"""Faults worth one more attempt: the next try may well succeed."""
+"""Faults worth one more attempt: the next try may well succeed. A row that failed this way
+keeps its prediction id, so retrying it fetches the finished image instead of paying again."""
 
 FATAL_FOR_BATCH = frozenset(
     {Failure.UNAUTHENTICATED, Failure.INSUFFICIENT_CREDIT, Failure.MODEL_UNAVAILABLE}
 )
 """Faults that every remaining row would hit too: stop the batch instead of paying to learn it."""
+
+NOT_RETRIED = frozenset({Failure.INVALID_ROW, Failure.CANCELED})
+"""Rows that retry-failed leaves alone: their values must change first, or the person chose."""
 
 
 class GenerationError(CarStudioError):

@@ -14,12 +14,12 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from pydantic import ValidationError
 
 from carstudio.errors import InvalidInput, TooLarge
-from carstudio.spec import FIELDS, MAX_TEXT, TEXT_FIELDS, CarSpec, clean_text
+from carstudio.spec import FIELD_LABELS, FIELDS, MAX_TEXT, TEXT_FIELDS, CarSpec, clean_text
 
 MAX_ROWS = 50
 MAX_BYTES = 5 * 1024 * 1024
@@ -29,6 +29,15 @@ MAX_COLUMNS = 16_384
 
 DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+ENCODING_LABELS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "utf-16": "UTF-16",
+    "utf-32": "UTF-32",
+    "cp1252": "Windows-1252 (Western European)",
+    "latin-1": "Latin-1",
+}
+"""How each encoding the intake may read a file with is named to people."""
 
 EXCEL_ADVICE = "This is an Excel workbook, not a CSV: in Excel choose File > Save As > CSV UTF-8."
 
@@ -36,6 +45,8 @@ _SHOWN_CHARS = 200
 """How much of an invalid cell the report echoes back; enough to recognise it, never megabytes."""
 
 _MIB = 1024 * 1024
+
+HeaderStatus = Literal["known", "mapped", "ignored"]
 
 # Header names after folding (see `header_key`) that mean a known column.
 SYNONYMS: dict[str, str] = {
@@ -91,6 +102,23 @@ class HeaderInfo:
 
     name: str
     mapped_to: str | None
+
+    @property
+    def status(self) -> HeaderStatus:
+        """known: already a column's own name; mapped: a synonym of one; ignored: neither."""
+        if self.mapped_to is None:
+            return "ignored"
+        return "known" if header_key(self.name) == self.mapped_to else "mapped"
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One car field as this file supplies it: present, or filled with its default."""
+
+    name: str
+    label: str
+    present: bool
+    default: str
 
 
 @dataclass(frozen=True)
@@ -148,31 +176,28 @@ class IntakeReport:
     def invalid_rows(self) -> list[IntakeRow]:
         return [row for row in self.rows if not row.valid]
 
-    def to_json(self) -> dict[str, Any]:
-        """The intake report as the HTTP API returns it (camelCase)."""
-        return {
-            "ok": self.ok,
-            "rowCount": self.row_count,
-            "validCount": len(self.valid_rows),
-            "invalidCount": len(self.invalid_rows),
-            "headers": [{"name": h.name, "mappedTo": h.mapped_to} for h in self.headers],
-            "unknownHeaders": list(self.unknown_headers),
-            "preview": [
-                {
-                    "row": row.row,
-                    "values": dict(row.values),
-                    "errors": [{"column": e.column, "message": e.message} for e in row.errors],
-                    "valid": row.valid,
-                }
-                for row in self.rows[:PREVIEW_ROWS]
-            ],
-            "rowErrors": [
-                {"row": e.row, "column": e.column, "message": e.message} for e in self.row_errors
-            ],
-            "encoding": self.encoding,
-            "delimiter": self.delimiter,
-            "maxRows": self.max_rows,
-        }
+    @property
+    def preview(self) -> list[IntakeRow]:
+        """The rows a person sees before starting: the first `PREVIEW_ROWS`."""
+        return self.rows[:PREVIEW_ROWS]
+
+    @property
+    def columns(self) -> list[ColumnInfo]:
+        """Every car field, in order, and whether this file has a column for it."""
+        present = {header.mapped_to for header in self.headers}
+        defaults = CarSpec.defaults()
+        return [
+            ColumnInfo(name, FIELD_LABELS[name], name in present, defaults[name]) for name in FIELDS
+        ]
+
+    @property
+    def encoding_label(self) -> str:
+        return ENCODING_LABELS.get(self.encoding, self.encoding)
+
+    @property
+    def delimiter_label(self) -> str:
+        """ "comma-separated", the way the preview tells how the file was read."""
+        return f"{DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}-separated"
 
 
 def read_intake(
@@ -585,7 +610,8 @@ def _intake_row(
             # Cutting would silently change the car; the person should shorten it.
             add(
                 name,
-                f"{_label(name)} is {len(raw[name]):,} characters long; the limit is {MAX_TEXT}.",
+                f"{FIELD_LABELS[name]} is {len(raw[name]):,} characters long; "
+                f"the limit is {MAX_TEXT}.",
             )
     # Checked here as well as by CarSpec: pydantic skips whole-model rules once a field
     # fails, and the person should see every problem of the row at once.
@@ -632,10 +658,6 @@ def _plain(message: str) -> str:
     message = message.removeprefix("Value error, ").strip() or "Invalid value"
     message = message[0].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."
-
-
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
 
 
 def _shown(text: str) -> str:

@@ -43,6 +43,17 @@ class AspectRatio(StrEnum):
 
 TEXT_FIELDS = ("make", "model", "body_style", "trim", "color")
 FIELDS = ("make", "model", "body_style", "trim", "year", "color", "background", "aspect_ratio")
+FIELD_LABELS = {
+    "make": "Make",
+    "model": "Model",
+    "body_style": "Body style",
+    "trim": "Trim",
+    "year": "Year",
+    "color": "Colour",
+    "background": "Background",
+    "aspect_ratio": "Aspect ratio",
+}
+"""How each car field is named to people, in forms, previews and messages."""
 
 
 def clean_text(value: Any) -> str:
@@ -146,6 +157,14 @@ class CarSpec(BaseModel):
         """A human name for the car: "2024 Toyota Corolla XSE"."""
         parts = [str(self.year) if self.year else "", self.make, self.model, self.trim]
         return " ".join(part for part in parts if part)
+
+    @classmethod
+    def defaults(cls) -> dict[str, str]:
+        """What a car gets for each field left empty, the way a CSV row holds it."""
+        return {
+            name: str(getattr(field.default, "value", field.default) or "")
+            for name, field in cls.model_fields.items()
+        }
 
     def as_row(self) -> dict[str, str]:
         """The spec as flat strings, the way a CSV row holds it."""

@@ -10,8 +10,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
-from carstudio.jobs.store import Job, Row
 from carstudio.spec import FIELDS
 
 PART_PREFIX = "."

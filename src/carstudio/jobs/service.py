@@ -11,23 +11,25 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from carstudio.config import Settings
-from carstudio.errors import Conflict, Expired, InvalidInput, NotFound
+from carstudio.errors import NOT_RETRIED, Conflict, Expired, Failure, InvalidInput, NotFound
 from carstudio.generation import Studio
 from carstudio.intake import IntakeReport, read_intake
 from carstudio.jobs import archive
 from carstudio.jobs.leases import new_owner, owner_is_dead
+from carstudio.jobs.models import Job, Row, RowProgress
 from carstudio.jobs.queue import EmbeddedConsumer, build_huey, start_consumer
-from carstudio.jobs.states import INVALID_ROW, JobState, RowState
-from carstudio.jobs.store import Job, Row, RowProgress, Store, database_url
-from carstudio.jobs.worker import RowWorker
+from carstudio.jobs.states import JobState, RowState
+from carstudio.jobs.store import Store, database_url
+from carstudio.jobs.worker import CANCELED_REASON, RowWorker
 from carstudio.naming import unique_stem
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ class RowStatus:
     @property
     def retryable(self) -> bool:
         """Failed while generating (not invalid, not cancelled): retry-failed will run it."""
-        return self.state == RowState.FAILED.value and self.failure != INVALID_ROW
+        return self.state == RowState.FAILED.value and self.failure not in NOT_RETRIED
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class JobStatus:
     provider: str
     concurrency: int
     fatal_error: str | None
-    rows: list[RowStatus] = field(default_factory=list)
+    rows: tuple[RowStatus, ...] = ()
 
     @property
     def percent(self) -> int:
@@ -87,6 +89,42 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.state == JobState.READY.value
+
+
+class StatusCache:
+    """Recent progress answers by job id, shared by every request thread.
+
+    Every read and write holds the lock, so a thread pruning old answers never walks the
+    dictionary while another adds to it. Answers are immutable, so handing one out is safe.
+    """
+
+    MAX_ENTRIES = 256
+
+    def __init__(self, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, JobStatus]] = {}
+
+    def get(self, job_id: str) -> JobStatus | None:
+        with self._lock:
+            entry = self._entries.get(job_id)
+        if entry is None or self._clock() - entry[0] >= self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, job_id: str, status: JobStatus) -> None:
+        now = self._clock()
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {
+                    key: entry for key, entry in self._entries.items() if now - entry[0] < self.ttl
+                }
+            self._entries[job_id] = (now, status)
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._entries.pop(job_id, None)
 
 
 class BatchService:
@@ -114,7 +152,7 @@ class BatchService:
         self._consumer: EmbeddedConsumer | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._status_cache: dict[str, tuple[float, JobStatus]] = {}
+        self._status_cache = StatusCache(ttl=STATUS_TTL)
 
     @property
     def batch_images_dir(self) -> Path:
@@ -214,7 +252,7 @@ class BatchService:
                         values=item.values,
                         state=RowState.FAILED.value,
                         error=reason,
-                        failure=INVALID_ROW,
+                        failure=Failure.INVALID_ROW.value,
                         finished_at=time.time(),
                     )
                 )
@@ -235,9 +273,6 @@ class BatchService:
             source_name=Path(source_name).name[:255],
             provider=self.studio.provider.name,
             model=self.studio.provider.model,
-            total=len(rows),
-            encoding=report.encoding,
-            delimiter=report.delimiter,
         )
         self.store.add_job(job, rows)
         for row in rows:
@@ -264,16 +299,11 @@ class BatchService:
     def status(self, job_id: str) -> JobStatus:
         """A job's progress; answers are reused for a moment, as many pages may be polling."""
         cached = self._status_cache.get(job_id)
-        if cached is not None and time.monotonic() - cached[0] < STATUS_TTL:
-            return cached[1]
+        if cached is not None:
+            return cached
         job, rows = self.store.progress(job_id) if len(job_id) == _JOB_ID_LENGTH else (None, [])
         status = self._status(self._check(job), rows)
-        now = time.monotonic()
-        if len(self._status_cache) > 256:
-            self._status_cache = {
-                key: item for key, item in self._status_cache.items() if now - item[0] < STATUS_TTL
-            }
-        self._status_cache[job_id] = (now, status)
+        self._status_cache.put(job_id, status)
         return status
 
     def _status(self, job: Job, rows: list[RowProgress]) -> JobStatus:
@@ -301,7 +331,7 @@ class BatchService:
             provider=job.provider,
             concurrency=self.settings.concurrency,
             fatal_error=job.fatal_error,
-            rows=[
+            rows=tuple(
                 RowStatus(
                     row=row.row,
                     state=row.state,
@@ -312,7 +342,7 @@ class BatchService:
                     seconds=row.seconds,
                 )
                 for row in rows
-            ],
+            ),
         )
 
     def _eta(self, rows: list[RowProgress], remaining: int) -> float | None:
@@ -361,10 +391,10 @@ class BatchService:
             raise Conflict("This batch has already finished; there is nothing to cancel.")
         self.store.set_job(job.id, canceled=True)
         self.store.settle_unstarted(
-            job.id, RowState.CANCELED, error="Cancelled before it started.", failure="canceled"
+            job.id, RowState.CANCELED, error=CANCELED_REASON, failure=Failure.CANCELED
         )
         self.finish_if_complete(job.id)
-        self._status_cache.pop(job.id, None)
+        self._status_cache.forget(job.id)
         return self.status(job.id)
 
     def retry_failed(self, job_id: str) -> JobStatus:
@@ -377,7 +407,7 @@ class BatchService:
             raise Conflict("There are no failed rows that can be retried in this batch.")
         for row_id in row_ids:
             self._row_task(row_id)
-        self._status_cache.pop(job.id, None)
+        self._status_cache.forget(job.id)
         return self.status(job.id)
 
     def finish_if_complete(self, job_id: str) -> None:
@@ -415,7 +445,7 @@ class BatchService:
             for path in [zip_path, *archive.leftover_parts(zip_path)]:
                 path.unlink(missing_ok=True)
             self.store.set_job(job.id, state=JobState.EXPIRED.value, zip_name=None)
-            self._status_cache.pop(job.id, None)
+            self._status_cache.forget(job.id)
             removed += 1
         for folder in (self.studio.single_dir, self.settings.data_dir / "scratch"):
             for path in folder.glob("*") if folder.is_dir() else ():

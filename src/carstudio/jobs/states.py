@@ -24,7 +24,3 @@ class JobState(StrEnum):
     ARCHIVING = "archiving"
     READY = "ready"
     EXPIRED = "expired"
-
-
-INVALID_ROW = "invalid_row"
-"""The failure kind of a CSV row that never ran because its values were not valid."""

@@ -11,112 +11,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    func,
-    inspect,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, func, or_, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from carstudio.errors import ConfigurationError
-from carstudio.jobs.states import ACTIVE_ROWS, INVALID_ROW, TERMINAL_ROWS, JobState, RowState
+from carstudio.errors import NOT_RETRIED, RETRYABLE, ConfigurationError, Failure
+from carstudio.jobs.migrations import migrate
+from carstudio.jobs.models import Job, Row, RowProgress
+from carstudio.jobs.states import ACTIVE_ROWS, TERMINAL_ROWS, JobState, RowState
 
 Clock = Callable[[], float]
 _SLOT_LOCK = 0x6361_7273  # PostgreSQL advisory lock key for taking generation slots
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Job(Base):
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[float] = mapped_column(Float)
-    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
-    state: Mapped[str] = mapped_column(String(16), default=JobState.RUNNING.value, index=True)
-    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
-    source_name: Mapped[str] = mapped_column(String(255), default="")
-    provider: Mapped[str] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(64))
-    total: Mapped[int] = mapped_column(Integer)
-    encoding: Mapped[str] = mapped_column(String(32), default="utf-8")
-    delimiter: Mapped[str] = mapped_column(String(4), default=",")
-    fatal_error: Mapped[str | None] = mapped_column(Text, default=None)
-    zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
-    archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
-
-
-class Row(Base):
-    __tablename__ = "rows"
-    __table_args__ = (UniqueConstraint("job_id", "row"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    row: Mapped[int] = mapped_column(Integer)
-    values: Mapped[dict[str, str]] = mapped_column(JSON)
-    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
-    prompt: Mapped[str] = mapped_column(Text, default="")
-    stem: Mapped[str] = mapped_column(String(160), default="")
-    state: Mapped[str] = mapped_column(String(16), default=RowState.QUEUED.value, index=True)
-    prediction_id: Mapped[str | None] = mapped_column(String(64), default=None)
-    create_sent_at: Mapped[float | None] = mapped_column(Float, default=None)
-    started_at: Mapped[float | None] = mapped_column(Float, default=None)
-    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
-    seconds: Mapped[float | None] = mapped_column(Float, default=None)
-    image_name: Mapped[str | None] = mapped_column(String(200), default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-    failure: Mapped[str | None] = mapped_column(String(32), default=None)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
-    lease_expires: Mapped[float | None] = mapped_column(Float, default=None)
-    in_flight: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    """Holds one of the server-wide generation slots until the row ends."""
-    worker: Mapped[str | None] = mapped_column(String(64), default=None)
-    """The worker that last worked on the row."""
-
-
-class RowProgress(NamedTuple):
-    row: int
-    state: str
-    values: dict[str, str]
-    image_name: str | None
-    error: str | None
-    failure: str | None
-    seconds: float | None
-
-
-# Ordered schema changes, each applied once; append, never edit.
-def _add_column(table: str, column: str, sql_type: str) -> Callable[[Engine], None]:
-    def migrate(engine: Engine) -> None:
-        if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
-
-    return migrate
-
-
-MIGRATIONS: list[Callable[[Engine], None]] = [
-    lambda engine: Base.metadata.create_all(engine),
-    _add_column("jobs", "archive_started_at", "FLOAT"),
-]
 
 
 def database_url(url: str | None, data_dir: Path) -> str:
@@ -142,7 +50,7 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
-            self._migrate()
+            migrate(self.engine)
         except DBAPIError as exc:
             self.engine.dispose()
             where = make_url(url).render_as_string(hide_password=True)
@@ -151,19 +59,6 @@ class Store:
                 f"Car Studio cannot open its database {where} ({reason}); "
                 "check CARSTUDIO_DATABASE_URL."
             ) from exc
-
-    def _migrate(self) -> None:
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TABLE IF NOT EXISTS carstudio_schema (version INTEGER NOT NULL)"
-            )
-            current = conn.exec_driver_sql("SELECT MAX(version) FROM carstudio_schema").scalar()
-        for version, migration in enumerate(MIGRATIONS, start=1):
-            if current is not None and version <= current:
-                continue
-            migration(self.engine)
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(f"INSERT INTO carstudio_schema (version) VALUES ({version})")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -214,7 +109,9 @@ class Store:
         with self.session() as s:
             s.execute(update(Job).where(Job.id == job_id).values(**fields))
 
-    def settle_unstarted(self, job_id: str, state: RowState, *, error: str, failure: str) -> int:
+    def settle_unstarted(
+        self, job_id: str, state: RowState, *, error: str, failure: Failure
+    ) -> int:
         """Move a job's queued rows that nobody holds to `state` (cancel, or a fatal fault)."""
         now = self.clock()
         with self.session() as s:
@@ -229,7 +126,7 @@ class Store:
                 .values(
                     state=state.value,
                     error=error,
-                    failure=failure,
+                    failure=failure.value,
                     finished_at=now,
                     in_flight=False,
                 ),
@@ -302,7 +199,6 @@ class Store:
                 .values(
                     lease_owner=owner,
                     lease_expires=now + ttl,
-                    attempts=Row.attempts + 1,
                 ),
             )
             if not changed:
@@ -416,14 +312,17 @@ class Store:
                     select(Row).where(
                         Row.job_id == job_id,
                         Row.state == RowState.FAILED.value,
-                        Row.failure != INVALID_ROW,
+                        or_(
+                            Row.failure.is_(None),
+                            Row.failure.not_in([kind.value for kind in NOT_RETRIED]),
+                        ),
                     )
                 )
             )
             for row in rows:
                 # A prediction that finished but was not fetched is resumed for free;
                 # one the model refused is made again.
-                keep = row.failure in {"transient", "bad_output", "rate_limited"}
+                keep = row.failure in {kind.value for kind in RETRYABLE}
                 row.prediction_id = row.prediction_id if keep else None
                 row.create_sent_at = None
                 row.state = RowState.QUEUED.value

@@ -17,8 +17,9 @@ from pathlib import Path
 from carstudio.errors import Failure, GenerationError
 from carstudio.generation import run_prediction
 from carstudio.jobs.leases import Heartbeat
+from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
-from carstudio.jobs.store import Job, Row, Store
+from carstudio.jobs.store import Store
 from carstudio.providers import Provider
 from carstudio.spec import CarSpec
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 SLOT_POLL_MAX = 0.2
 SLOT_WAIT = 2.0
 GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
+CANCELED_REASON = "Cancelled before it started."
 
 
 class RowWorker:
@@ -66,7 +68,9 @@ class RowWorker:
                 finished = self._run(job, row)
             except Exception:
                 log.exception("row %s of job %s failed unexpectedly", row.row, job.id)
-                self._settle(row, RowState.FAILED, error=GENERIC_FAILURE, failure="internal")
+                self._settle(
+                    row, RowState.FAILED, error=GENERIC_FAILURE, failure=Failure.INTERNAL.value
+                )
                 finished = True
         if not finished:
             # No slot came free: give the thread back, so rows holding slots (say, ones
@@ -80,9 +84,16 @@ class RowWorker:
         """Carry the row to a terminal state; False if it never got a slot."""
         if row.prediction_id is None and (job.canceled or job.fatal_error):
             if job.canceled:
-                self._settle(row, RowState.CANCELED, error="Cancelled before it started.")
+                self._settle(
+                    row, RowState.CANCELED, error=CANCELED_REASON, failure=Failure.CANCELED.value
+                )
             else:
-                self._settle(row, RowState.FAILED, error=job.fatal_error, failure="batch_stopped")
+                self._settle(
+                    row,
+                    RowState.FAILED,
+                    error=job.fatal_error,
+                    failure=Failure.BATCH_STOPPED.value,
+                )
             return True
         fresh = row.prediction_id is None and row.create_sent_at is None
         if not self._wait_for_slot(row, fresh=fresh):
@@ -156,7 +167,7 @@ class RowWorker:
             # Every other row would meet the same refusal: stop them now, with this reason.
             self.store.set_job(job.id, fatal_error=exc.message)
             self.store.settle_unstarted(
-                job.id, RowState.FAILED, error=exc.message, failure="batch_stopped"
+                job.id, RowState.FAILED, error=exc.message, failure=Failure.BATCH_STOPPED
             )
         elif exc.failure is Failure.DEADLINE:
             log.warning("row %s of job %s passed its deadline", row.row, job.id)

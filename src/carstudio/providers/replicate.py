@@ -30,7 +30,6 @@ from carstudio.spec import CarSpec
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _WAIT_HINT = re.compile(r"~\s*(\d+(?:\.\d+)?)\s*s")
 _GONE_WORDS = ("not available", "no longer", "deprecated", "shut down", "retired", "not found")
 _SAFETY_WORDS = ("e005", "flagged as sensitive", "safety", "nsfw", "responsible ai")
@@ -93,10 +92,10 @@ class ReplicateProvider:
             safety_filter_level=self._safety,
         )
 
-    def create(self, *, prompt: str, spec: CarSpec, wait: bool = True) -> Prediction:
+    def create(self, *, prompt: str, spec: CarSpec) -> Prediction:
         """Create a prediction, holding the request open (`Prefer: wait`) for a quick finish."""
         payload = {"input": self.input_for(prompt=prompt, spec=spec)}
-        hold = self._wait_seconds if wait else 0
+        hold = self._wait_seconds
         headers = {"Prefer": f"wait={hold}"} if hold else {}
         timeout = httpx.Timeout(self._timeout + hold, connect=min(self._timeout, 10.0))
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
@@ -284,7 +283,7 @@ class ReplicateProvider:
                 "Replicate is rate limiting this account; try again in a minute.",
                 retry_after=_retry_after(response, detail),
             )
-        if status in _TRANSIENT_STATUS or status >= 500:
+        if status >= 500:
             return _transient(f"Replicate had a server error ({status}).")
         return GenerationError(Failure.MODEL_FAILED, f"Replicate answered {status}: {detail}")
 
@@ -312,7 +311,9 @@ class ReplicateProvider:
         if prediction.status in {"canceled", "aborted"}:
             word = "cancelled" if prediction.status == "canceled" else "aborted before it started"
             return GenerationError(
-                Failure.CANCELED, f"The prediction was {word} at Replicate.", prediction_id=pid
+                Failure.PREDICTION_CANCELED,
+                f"The prediction was {word} at Replicate.",
+                prediction_id=pid,
             )
         if any(word in lowered for word in _SAFETY_WORDS):
             return GenerationError(

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
 
 from carstudio import __version__
 from carstudio.generation import Studio
 from carstudio.spec import CarSpec
 from carstudio.web.daemon import in_daemon_thread
+from carstudio.web.schemas import CarImage, Health, errors
 
 router = APIRouter()
 
@@ -24,35 +24,26 @@ def get_studio(request: Request) -> Studio:
 StudioDep = Annotated[Studio, Depends(get_studio)]
 
 
-class CarImage(BaseModel):
-    id: str
-    imageUrl: str
-    prompt: str
-    model: str
-    elapsedMs: int
-    provider: str
-    width: int
-    height: int
-    aspectRatio: str
-    fileName: str
-    title: str
-
-
-@router.post("/api/car-image", response_model=CarImage, tags=["single"])
-async def create_car_image(spec: CarSpec, studio: StudioDep) -> Any:
+@router.post(
+    "/api/car-image",
+    response_model=CarImage,
+    tags=["single"],
+    responses=errors(400, 422, 429, 502, 504),
+)
+async def create_car_image(spec: CarSpec, studio: StudioDep) -> CarImage:
     """Generate one car image now; the answer says where the image is served."""
     image = await in_daemon_thread(lambda: studio.generate(spec))
     return CarImage(
         id=image.id,
-        imageUrl=f"/images/{image.id}/{image.path.name}",
+        image_url=f"/images/{image.id}/{image.path.name}",
         prompt=image.prompt,
         model=image.model,
-        elapsedMs=image.elapsed_ms,
+        elapsed_ms=image.elapsed_ms,
         provider=image.provider,
         width=image.width,
         height=image.height,
-        aspectRatio=spec.aspect_ratio.value,
-        fileName=image.path.name,
+        aspect_ratio=spec.aspect_ratio.value,
+        file_name=image.path.name,
         title=spec.title,
     )
 
@@ -63,11 +54,9 @@ def single_image(image_id: str, name: str, studio: StudioDep) -> FileResponse:
     return FileResponse(studio.single_image(image_id, name))
 
 
-@router.get("/healthz", tags=["meta"])
-def healthz(studio: StudioDep) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "version": __version__,
-        "provider": studio.provider.name,
-        "model": studio.settings.model,
-    }
+@router.get("/healthz", tags=["meta"], response_model=Health)
+def healthz(studio: StudioDep) -> Health:
+    """Whether Car Studio is up, and which provider and model it uses."""
+    return Health(
+        status="ok", version=__version__, provider=studio.provider.name, model=studio.settings.model
+    )

@@ -14,7 +14,7 @@ from carstudio.config import Settings, get_settings
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
 from carstudio.web import api, batch_api, pages
-from carstudio.web.errors import install_error_handlers
+from carstudio.web.errors import document_error_answers, install_error_handlers
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -39,11 +39,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Photographic car images from a description or a CSV of up to 50 cars.",
         lifespan=lifespan,
+        # Operation ids are the route functions' names, so a generated client reads well.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     app.state.studio = studio
     app.state.batches = batches
     install_error_handlers(app)
+    document_error_answers(app)
     app.include_router(api.router)
     app.include_router(batch_api.router)
     app.include_router(pages.router)

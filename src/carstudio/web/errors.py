@@ -78,6 +78,38 @@ def validation_details(errors: list[Any]) -> list[dict[str, Any]]:
     return details
 
 
+_API_ERROR = "#/components/schemas/ApiError"
+
+
+def document_error_answers(app: FastAPI) -> None:
+    """Make `/openapi.json` say what Car Studio really answers to a malformed request: a 400
+    `{error, details}` (see `_invalid` below), not FastAPI's default 422 shape."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None and "400" not in responses:
+                    responses["400"] = {
+                        "description": "The request is not valid; `details` says where.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ApiError"}
+                            }
+                        },
+                    }
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CarStudioError)
     async def _domain(_: Request, exc: CarStudioError) -> JSONResponse:

@@ -1,0 +1,117 @@
+"""Schema changes of the store, by name, each applied once and recorded in `carstudio_migrations`.
+
+Append new steps at the end and never edit one that has shipped: a database remembers the
+names of the steps it has had, so a renamed step would run twice. Each step checks what it
+changes, so a database made by `create_tables` from today's models passes through the later
+steps untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NamedTuple
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+from carstudio.jobs.models import Base
+
+log = logging.getLogger(__name__)
+
+_TABLE = "carstudio_migrations"
+_MIGRATION_LOCK = 0x6361_726D  # PostgreSQL advisory lock key held while the schema changes
+_LEGACY_TABLE = "carstudio_schema"
+"""Before steps had names they were numbered 1, 2, ... in this table."""
+
+
+class Migration(NamedTuple):
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    found = inspect(conn)
+    if not found.has_table(table):
+        return set()
+    return {column["name"] for column in found.get_columns(table)}
+
+
+def create_tables(conn: Connection) -> None:
+    Base.metadata.create_all(conn)
+
+
+def add_jobs_archive_started_at(conn: Connection) -> None:
+    """When a ZIP build began, so a build that stalled can be taken over."""
+    if "archive_started_at" not in _columns(conn, "jobs"):
+        conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN archive_started_at FLOAT")
+
+
+def drop_unread_columns(conn: Connection) -> None:
+    """Columns that were written but never read; `jobs.total` would also block new jobs."""
+    for table, column in (
+        ("jobs", "total"),
+        ("jobs", "encoding"),
+        ("jobs", "delimiter"),
+        ("rows", "attempts"),
+    ):
+        if column in _columns(conn, table):
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("create_tables", create_tables),
+    Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
+    Migration("drop_unread_columns", drop_unread_columns),
+)
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply every step this database has not had yet, in order; return their names."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # Processes of one deployment start together; one of them changes the schema.
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+            conn.commit()
+        try:
+            return _apply_missing(conn)
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.rollback()
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+                conn.commit()
+
+
+def _apply_missing(conn: Connection) -> list[str]:
+    with conn.begin():
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {_TABLE} (name VARCHAR(100) PRIMARY KEY)")
+        done = {row[0] for row in conn.exec_driver_sql(f"SELECT name FROM {_TABLE}")}
+        if not done and inspect(conn).has_table(_LEGACY_TABLE):
+            done = _adopt_numbered_steps(conn)
+    applied = []
+    for step in MIGRATIONS:
+        if step.name in done:
+            continue
+        # One transaction per step: the step and its record land together or not at all.
+        with conn.begin():
+            step.apply(conn)
+            _record(conn, step.name)
+        log.info("schema change applied: %s", step.name)
+        applied.append(step.name)
+    return applied
+
+
+def _record(conn: Connection, name: str) -> None:
+    conn.execute(
+        text(f"INSERT INTO {_TABLE} (name) VALUES (:name) ON CONFLICT DO NOTHING"), {"name": name}
+    )
+
+
+def _adopt_numbered_steps(conn: Connection) -> set[str]:
+    """Carry over a database that recorded its steps by number, then retire that table."""
+    highest = conn.exec_driver_sql(f"SELECT MAX(version) FROM {_LEGACY_TABLE}").scalar() or 0
+    names = [step.name for step in MIGRATIONS[:highest]]
+    for name in names:
+        _record(conn, name)
+    conn.exec_driver_sql(f"DROP TABLE {_LEGACY_TABLE}")
+    return set(names)

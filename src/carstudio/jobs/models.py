@@ -1,0 +1,68 @@
+"""The batch engine's tables: a job per uploaded file, a row per car."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from carstudio.jobs.states import JobState, RowState
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.RUNNING.value, index=True)
+    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_name: Mapped[str] = mapped_column(String(255), default="")
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    fatal_error: Mapped[str | None] = mapped_column(Text, default=None)
+    zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Row(Base):
+    __tablename__ = "rows"
+    __table_args__ = (UniqueConstraint("job_id", "row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, str]] = mapped_column(JSON)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    stem: Mapped[str] = mapped_column(String(160), default="")
+    state: Mapped[str] = mapped_column(String(16), default=RowState.QUEUED.value, index=True)
+    prediction_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    create_sent_at: Mapped[float | None] = mapped_column(Float, default=None)
+    started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    image_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    failure: Mapped[str | None] = mapped_column(String(32), default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires: Mapped[float | None] = mapped_column(Float, default=None)
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    """Holds one of the server-wide generation slots until the row ends."""
+    worker: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The worker that last worked on the row."""
+
+
+class RowProgress(NamedTuple):
+    row: int
+    state: str
+    values: dict[str, str]
+    image_name: str | None
+    error: str | None
+    failure: str | None
+    seconds: float | None

@@ -1,0 +1,276 @@
+"""The shapes of every JSON answer, so `/openapi.json` describes the whole API.
+
+Python names are snake_case; the wire names are their camelCase aliases (`zip_url` ->
+`zipUrl`), the names the API contract promises. Each answer is built from a domain object by
+one `of(...)` constructor, so routes stay one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
+
+from carstudio.errors import Failure
+from carstudio.intake import HeaderStatus, IntakeReport
+from carstudio.jobs.service import JobStatus, RowStatus
+from carstudio.jobs.states import JobState, RowState
+from carstudio.spec import FIELDS
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class ApiError(ApiModel):
+    """Every 4xx answer: a sentence a person can act on, and the specifics when there are any."""
+
+    error: str = Field(examples=["There is no batch with that id."])
+    details: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Per field or per row: `{field, message}` or `{row, column, message}`.",
+    )
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ApiError, "description": description}
+    for status, description in (
+        (400, "The request or file cannot be used; `error` says why."),
+        (403, "Refused."),
+        (404, "Nothing with that id."),
+        (409, "Not in this state."),
+        (410, "Its files were removed after the retention period."),
+        (413, "The upload is too large."),
+        (422, "The image service refused this car (its safety filter, or an invalid input)."),
+        (429, "The image service is rate limiting this account; try again in a minute."),
+        (502, "The image service failed or refused the account; `error` says which."),
+        (504, "The image took longer than the deadline and was cancelled."),
+    )
+}
+"""The error answers a route may give, for its `responses=`."""
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: ERRORS[status] for status in statuses}
+
+
+# -- single images ------------------------------------------------------------------------------
+
+
+class CarImage(ApiModel):
+    """One generated image and where it is served."""
+
+    id: str
+    image_url: str
+    prompt: str
+    model: str
+    elapsed_ms: int
+    provider: str
+    width: int
+    height: int
+    aspect_ratio: str
+    file_name: str
+    title: str
+
+
+class Health(ApiModel):
+    status: Literal["ok"]
+    version: str
+    provider: str
+    model: str
+
+
+# -- intake ---------------------------------------------------------------------------------------
+
+
+class Header(ApiModel):
+    name: str
+    mapped_to: str | None
+    status: HeaderStatus
+
+
+class Column(ApiModel):
+    """A car field and how this file supplies it."""
+
+    name: str
+    label: str
+    present: bool
+    default: str = Field(description="What every car gets when the file has no such column.")
+
+
+class CellError(ApiModel):
+    column: str | None
+    message: str
+
+
+class RowError(ApiModel):
+    row: int
+    column: str | None
+    message: str
+
+
+class PreviewRow(ApiModel):
+    row: int
+    values: dict[str, str]
+    errors: list[CellError]
+    valid: bool
+
+
+class IntakeReportOut(ApiModel):
+    """What Car Studio read from an uploaded CSV; the same check runs when the batch starts."""
+
+    ok: bool
+    row_count: int
+    valid_count: int
+    invalid_count: int
+    headers: list[Header]
+    unknown_headers: list[str]
+    columns: list[Column]
+    preview: list[PreviewRow]
+    row_errors: list[RowError]
+    encoding: str
+    encoding_label: str
+    delimiter: str
+    delimiter_label: str
+    max_rows: int
+
+    @classmethod
+    def of(cls, report: IntakeReport) -> IntakeReportOut:
+        return cls(
+            ok=report.ok,
+            row_count=report.row_count,
+            valid_count=len(report.valid_rows),
+            invalid_count=len(report.invalid_rows),
+            headers=[
+                Header(name=h.name, mapped_to=h.mapped_to, status=h.status) for h in report.headers
+            ],
+            unknown_headers=list(report.unknown_headers),
+            columns=[
+                Column(name=c.name, label=c.label, present=c.present, default=c.default)
+                for c in report.columns
+            ],
+            preview=[
+                PreviewRow(
+                    row=row.row,
+                    values=dict(row.values),
+                    errors=[CellError(column=e.column, message=e.message) for e in row.errors],
+                    valid=row.valid,
+                )
+                for row in report.preview
+            ],
+            row_errors=[
+                RowError(row=e.row, column=e.column, message=e.message) for e in report.row_errors
+            ],
+            encoding=report.encoding,
+            encoding_label=report.encoding_label,
+            delimiter=report.delimiter,
+            delimiter_label=report.delimiter_label,
+            max_rows=report.max_rows,
+        )
+
+
+# -- batches --------------------------------------------------------------------------------------
+
+
+class BatchAccepted(ApiModel):
+    job_id: str
+    status_url: str
+
+
+class RowProgressOut(ApiModel):
+    """One car of a batch."""
+
+    row: int = Field(description="Spreadsheet row number; the header is row 1.")
+    state: RowState
+    title: str
+    image_url: str | None
+    thumb_url: str | None
+    file_name: str | None
+    error: str | None
+    kind: Failure | None = Field(description="Why it produced nothing, when it did not.")
+    retryable: bool
+    seconds: float | None
+
+    @classmethod
+    def of(cls, row: RowStatus, base: str) -> RowProgressOut:
+        return cls(
+            row=row.row,
+            state=RowState(row.state),
+            title=row.title,
+            image_url=f"{base}/rows/{row.row}/image" if row.image_name else None,
+            thumb_url=f"{base}/rows/{row.row}/thumb" if row.image_name else None,
+            file_name=row.image_name,
+            error=row.error,
+            kind=Failure(row.failure) if row.failure else None,
+            retryable=row.retryable,
+            seconds=row.seconds,
+        )
+
+
+class BatchStatusOut(ApiModel):
+    """A batch's progress: the contract's five fields first, then the rest."""
+
+    total: int
+    done: int
+    failed: int = Field(description="Rows that produced no image, cancelled ones included.")
+    percent: int = Field(description="round((done + failed) / total * 100)")
+    zip_url: str | None = Field(description="Null until the ZIP is ready.")
+    job_id: str
+    state: JobState
+    canceled: int
+    running: int
+    eta_seconds: float | None
+    created_at: float
+    finished_at: float | None
+    source: str
+    model: str
+    provider: str
+    concurrency: int
+    stop_reason: str | None = Field(description="Why the batch stopped early, if it did.")
+    failed_rows_url: str | None
+    retryable: int = Field(description="Failed rows that retry-failed would run again.")
+    rows: list[RowProgressOut]
+
+    @classmethod
+    def of(cls, status: JobStatus) -> BatchStatusOut:
+        base = f"/api/batch/{status.id}"
+        return cls(
+            total=status.total,
+            done=status.done,
+            failed=status.failed,
+            percent=status.percent,
+            zip_url=f"/downloads/{status.id}.zip" if status.zip_ready else None,
+            job_id=status.id,
+            state=JobState(status.state),
+            canceled=status.canceled,
+            running=status.running,
+            eta_seconds=status.eta_seconds,
+            created_at=status.created_at,
+            finished_at=status.finished_at,
+            source=status.source_name,
+            model=status.model,
+            provider=status.provider,
+            concurrency=status.concurrency,
+            stop_reason=status.fatal_error,
+            failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
+            retryable=status.retryable,
+            rows=[RowProgressOut.of(row, base) for row in status.rows],
+        )
+
+
+class _FailedRowBase(ApiModel):
+    row: int
+    reason: str
+    status: Literal[RowState.FAILED, RowState.CANCELED]
+    kind: Failure | None
+    prediction_id: str | None = None
+
+
+# The car's values ride along under their own (snake_case) names, one per car field.
+FailedRow = create_model(  # type: ignore[call-overload]
+    "FailedRow",
+    __base__=_FailedRowBase,
+    __doc__="A row that produced no image: why, and its values from the CSV.",
+    **{name: (str, Field(default="", alias=name)) for name in FIELDS},
+)
