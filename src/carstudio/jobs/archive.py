@@ -64,6 +64,7 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
                 "startedAt": _iso(row.started_at),
                 "finishedAt": _iso(row.finished_at),
                 "reason": row.error,
+                "kind": row.failure,
                 "values": row.values,
             }
             for row in rows
