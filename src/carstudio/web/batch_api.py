@@ -72,7 +72,7 @@ def batch_status(job_id: str, batches: Batches) -> BatchStatusOut:
 
 @router.get(
     "/api/batch/{job_id}/failed_rows.json",
-    response_model=list[FailedRow],  # type: ignore[valid-type]
+    response_model=list[FailedRow],
     responses=errors(404, 410),
 )
 def batch_failed_rows(job_id: str, response: Response, batches: Batches) -> list[Any]:
