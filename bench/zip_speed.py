@@ -13,8 +13,8 @@ from typing import Any
 
 from bench.common import MB, median
 from carstudio.jobs import archive
-from carstudio.jobs.states import RowState
 from carstudio.jobs.models import Job, Row
+from carstudio.jobs.states import RowState
 
 IMAGES = 50
 IMAGE_BYTES = 2 * MB

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from carstudio.errors import Failure
 from carstudio.jobs.states import RowState
-
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_until
 from tests.fakes.replicate import FakeReplicate
 

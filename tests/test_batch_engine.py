@@ -16,8 +16,8 @@ from sqlalchemy import func, select, update
 from carstudio.config import Settings
 from carstudio.errors import Conflict, Expired, InvalidInput, NotFound
 from carstudio.generation import Studio
-from carstudio.jobs.service import BatchService, StatusCache
 from carstudio.jobs.models import Job, Row
+from carstudio.jobs.service import BatchService, StatusCache
 from carstudio.jobs.states import RowState
 from carstudio.spec import CarSpec
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_finished, wait_until
@@ -231,6 +231,48 @@ def test_retry_failed_reruns_only_failed_rows_under_the_same_names(
     assert fake_replicate.creation_count("Mustang") == 2
     with pytest.raises(Conflict, match="no failed rows"):
         batches.retry_failed(job_id)
+
+
+def test_a_row_whose_create_could_not_be_looked_up_is_adopted_on_retry_not_paid_again(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("created_then_502", when="Mustang")
+    fake_replicate.add_fault("list_rate_limit", retry_after=0.05, times=3)
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(csv_of(CARS[:3]))
+    status = wait_finished(batches, job_id)
+    (row,) = [r for r in status.rows if r.state == "failed"]
+    assert row.failure == "transient" and "looked up again" in (row.error or "")
+    batches.retry_failed(job_id)
+    assert wait_finished(batches, job_id).done == 3
+    assert fake_replicate.creation_count("Mustang") == 1
+
+
+def test_an_image_replicate_deleted_is_made_anew_by_retry_failed_for_that_row_only(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    # Long enough for the client's one download retry (1 s later) to meet the second 404.
+    fake_replicate.retention = 1.5
+    fake_replicate.add_fault("output_404", when="Mustang", times=2)
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(csv_of(CARS[:3]))
+    assert wait_finished(batches, job_id).failed == 1
+    # The download failed twice; by the time the row is retried, Replicate has deleted it.
+    (kept,) = [r for r in batches.store.rows(job_id) if r.state == "failed"]
+    wait_until(lambda: fake_replicate.predictions[kept.prediction_id]["data_removed"], timeout=5)
+    batches.retry_failed(job_id)
+    status = wait_finished(batches, job_id)
+    (row,) = [r for r in status.rows if r.state == "failed"]
+    assert row.failure == "output_removed"
+    assert row.error == (
+        "Replicate deleted this image an hour after it was made; retry the row to make a new one."
+    )
+    assert fake_replicate.creation_count("Mustang") == 1, "resuming the deleted one paid nothing"
+    batches.retry_failed(job_id)
+    final = wait_finished(batches, job_id)
+    assert final.done == 3
+    assert fake_replicate.creation_count("Mustang") == 2
+    assert fake_replicate.creation_count("Corolla") == 1
 
 
 def test_a_row_with_a_prediction_id_is_resumed_not_created_again(

@@ -363,6 +363,43 @@ def test_create_faults_answer_a_problem_and_create_nothing(
     assert create(client).status_code == 201
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_create_can_be_made_and_its_answer_lost_behind_a_5xx(
+    fake: FakeReplicate, client: httpx.Client, status: int
+) -> None:
+    fake.add_fault(f"created_then_{status}")
+    response = create(client)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert len(fake.creations) == 1 and len(fake.predictions) == 1
+    listed = client.get("/v1/predictions").json()["results"]
+    assert [item["id"] for item in listed] == list(fake.predictions)
+
+
+def test_the_list_can_be_throttled_or_fail_once(fake: FakeReplicate, client: httpx.Client) -> None:
+    create(client)
+    fake.add_fault("list_rate_limit", retry_after=2)
+    fake.add_fault("list_500")
+    throttled = client.get("/v1/predictions")
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "2"
+    assert client.get("/v1/predictions").status_code == 500
+    assert len(client.get("/v1/predictions").json()["results"]) == 1
+
+
+def test_outputs_can_be_served_from_another_host(plain: httpx.Client) -> None:
+    with FakeReplicate(latency=0.01, files_host="127.0.0.2") as fake:
+        body = httpx.post(
+            f"{fake.base_url}{IMAGEN3}",
+            json={"input": {"prompt": "a red coupe"}},
+            headers={"Authorization": f"Bearer {fake.token}", "Prefer": "wait"},
+        ).json()
+        assert body["output"].startswith("http://127.0.0.2:")
+        image = plain.get(body["output"])
+        assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+        served = [r for r in fake.requests if r.path.startswith("/files/")]
+        assert served and served[0].headers["host"].startswith("127.0.0.2:")
+
+
 def test_rate_limit_with_and_without_retry_after(
     fake: FakeReplicate, client: httpx.Client, plain: httpx.Client
 ) -> None:
@@ -509,7 +546,8 @@ def test_every_fault_kind_is_covered() -> None:
         "server_error_502", "server_error_503", "server_error_504", "non_json_5xx", "reset",
         "stall", "model_gone", "safety", "failed", "canceled", "aborted",
         "processing_with_output", "data_uri", "never_finishes", "poll_500", "poll_reset",
-        "output_404", "truncated", "not_image",
+        "output_404", "truncated", "not_image", "created_then_502", "created_then_504",
+        "list_rate_limit", "list_500",
     }  # fmt: skip
     assert set(FAULT_KINDS) == covered
 

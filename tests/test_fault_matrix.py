@@ -53,11 +53,19 @@ class Fault:
     """Extra arguments for `add_fault`."""
     settings: dict[str, Any] = field(default_factory=dict)
     latency: float | None = None
+    after: str | None = None
+    """A create fault scripted into the row first, so that a lookup fault has a lookup to
+    meet (lookups carry no car, so lookup faults match any lookup)."""
+    create_posts: int | None = None
+    """Creates sent for the faulty row, when not what the phase implies."""
+    id_known: bool | None = None
+    """Whether the failed row knows its prediction id (default: when one was created)."""
 
     @property
     def id(self) -> str:
         suffix = "-retry_after" if "retry_after" in self.add else ""
-        return f"{self.kind}{suffix}-x{self.times}"
+        after = f"-after-{self.after}" if self.after else ""
+        return f"{self.kind}{suffix}{after}-x{self.times}"
 
 
 SHORT_CLOCK = {"http_timeout": 0.5, "wait_seconds": 1, "prediction_deadline": 1.5}
@@ -115,6 +123,22 @@ TABLE: list[Fault] = [
     Fault("never_finishes", 1, FAILED, "not finished in time", "deadline", settings=SHORT_CLOCK),
     Fault("processing_with_output", 1, DONE),
     Fault("data_uri", 1, DONE),
+    # -- create made, answer lost behind a 5xx: looked up, never sent again --------------------
+    Fault("created_then_502", 1, DONE, create_posts=1),
+    Fault("created_then_504", 1, DONE, create_posts=1),
+    # -- the lookup itself throttled or failing: asked again, never taken for "not found" -----
+    Fault("list_rate_limit", 1, DONE, retry_wait=0.2, add=QUICK_RETRY, after="created_then_502"),
+    Fault("list_500", 1, DONE, retry_wait=1.0, after="created_then_504"),
+    Fault(
+        "list_500",
+        3,
+        FAILED,
+        "could not say whether this image was already started",
+        "transient",
+        after="created_then_502",
+        create_posts=1,
+        id_known=False,
+    ),
     # -- poll: transient, retried once; the prediction was made, so it is paid for once -------
     *retried("poll_500", wait=1, twice="server error (500)", failure="transient", paid=1, **POLLED),
     *retried("poll_reset", wait=1, twice="did not answer", failure="transient", paid=1, **POLLED),
@@ -186,7 +210,11 @@ def test_a_fault_in_one_row(
     concurrency = 1 if stops_batch else 3
     if fault.latency is not None:
         fake_replicate.latency = fault.latency
-    fake_replicate.add_fault(fault.kind, when=FAULTY, times=fault.times, **fault.add)
+    if fault.after is not None:
+        fake_replicate.add_fault(fault.after, when=FAULTY)
+    lookup = FAULT_KINDS[fault.kind] == "list"
+    when = None if lookup else FAULTY
+    fake_replicate.add_fault(fault.kind, when=when, times=fault.times, **fault.add)
     settings = make_settings(fake=fake_replicate, concurrency=concurrency, **fault.settings)
     batches = start_batches(settings)
 
@@ -225,7 +253,9 @@ def test_a_fault_in_one_row(
         and r.path.endswith("/predictions")
         and FAULTY in str((r.body or {}).get("input", {}).get("prompt", ""))
     ]
-    if FAULT_KINDS[fault.kind] == "create":
+    if fault.create_posts is not None:
+        assert len(create_posts) == fault.create_posts
+    elif FAULT_KINDS[fault.kind] == "create":
         assert len(create_posts) == fault.times + (fault.outcome == DONE)
     else:
         assert len(create_posts) == 1
@@ -269,7 +299,7 @@ def test_a_fault_in_one_row(
     assert faulty["status"] == FAILED and faulty["kind"] == fault.failure
     assert fault.words in faulty["reason"], faulty["reason"]
     assert (faulty["make"], faulty["model"], faulty["year"]) == ("Carmaker", "Model-2", "2024")
-    if fault.creations:
+    if fault.id_known if fault.id_known is not None else fault.creations:
         assert faulty["predictionId"] in fake_replicate.predictions
     else:
         assert "predictionId" not in faulty

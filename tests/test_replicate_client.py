@@ -14,6 +14,7 @@ from carstudio.errors import Failure, GenerationError
 from carstudio.providers.models import MODELS, ImageModel, get_model
 from carstudio.providers.replicate import ReplicateProvider
 from carstudio.spec import CarSpec
+from tests.batch_helpers import wait_until
 from tests.fakes.replicate import FakeReplicate
 
 SPEC = CarSpec(make="Toyota", model="Corolla", year=2024, aspect_ratio="16:9")
@@ -375,3 +376,103 @@ def test_a_prediction_whose_create_answer_was_lost_can_be_found(
     )
     other = CarSpec(make="Kia", aspect_ratio="16:9")
     assert provider.find_created(prompt="another car", spec=other, since=since - 5) is None
+
+
+# -- never paid twice, never leaked --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["created_then_502", "created_then_504"])
+def test_a_5xx_after_the_prediction_was_made_is_found_not_paid_again(
+    client, fake_replicate: FakeReplicate, tmp_path: Path, kind: str
+) -> None:
+    fake_replicate.add_fault(kind)
+    generate(client(), tmp_path)
+    assert fake_replicate.creation_count() == 1
+    lookups = [
+        r for r in fake_replicate.requests if r.method == "GET" and r.path == "/v1/predictions"
+    ]
+    assert len(lookups) == 1 and "created_after=" in lookups[0].query
+
+
+def test_a_throttled_lookup_is_asked_again_not_taken_for_not_found(
+    client, fake_replicate: FakeReplicate, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    fake_replicate.add_fault("created_then_502")
+    fake_replicate.add_fault("list_rate_limit", retry_after=3)
+    fake_replicate.add_fault("list_500")
+    generate(client(), tmp_path)
+    assert fake_replicate.creation_count() == 1
+    assert 3 in sleeps, "the lookup honoured Retry-After"
+
+
+def test_a_lookup_that_keeps_failing_stops_without_creating_again(
+    client, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    fake_replicate.add_fault("created_then_504")
+    fake_replicate.add_fault("list_500", times=10)
+    error = error_of(client(), tmp_path)
+    assert error.failure is Failure.TRANSIENT and "looked up again" in error.message
+    assert fake_replicate.creation_count() == 1
+
+
+def test_the_lookup_follows_pages_and_allows_for_clock_skew(
+    client, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    fake_replicate.page_size = 1
+    provider = client()
+    for n in range(3):  # newer predictions of other cars push ours to the fourth page
+        provider.create(prompt=f"another car {n}", spec=SPEC)
+    since = time.time() + 20  # our clock runs 20 s ahead of Replicate's
+    made = provider.create(prompt=PROMPT, spec=SPEC)
+    for n in range(3):
+        provider.create(prompt=f"a later car {n}", spec=SPEC)
+    found = provider.find_created(prompt=PROMPT, spec=SPEC, since=since)
+    assert found is not None and found.id == made.id
+
+
+def test_the_token_goes_to_the_api_and_not_to_the_file_host(sleeps: Sleeps, tmp_path: Path) -> None:
+    with FakeReplicate(token="r8_secret_for_this_test", files_host="127.0.0.2") as fake:
+        provider = ReplicateProvider(
+            token=fake.token,
+            base_url=fake.base_url,
+            model=get_model("google/imagen-3"),
+            wait_seconds=5,
+            sleep=sleeps,
+        )
+        try:
+            generate(provider, tmp_path)
+        finally:
+            provider.close()
+        api = [r for r in fake.requests if r.path.startswith("/v1/")]
+        files = [r for r in fake.requests if r.path.startswith("/files/")]
+    assert api and all(r.authorized for r in api)
+    assert files and files[0].headers["host"].startswith("127.0.0.2")
+    assert all("authorization" not in r.headers for r in files)
+
+
+def test_every_create_tells_replicate_its_deadline(
+    client, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    provider = client()
+    provider.create(prompt=PROMPT, spec=SPEC, deadline=time.monotonic() + 90.2)
+    provider.create(prompt=PROMPT, spec=SPEC, deadline=time.monotonic() + 1)
+    sent = [r.headers.get("cancel-after") for r in fake_replicate.requests if r.method == "POST"]
+    assert sent == ["91s", "5s"]  # rounded up; never under Replicate's 5 s minimum
+    with pytest.raises(GenerationError) as late:
+        provider.create(prompt=PROMPT, spec=SPEC, deadline=time.monotonic() - 1)
+    assert late.value.failure is Failure.DEADLINE
+    assert fake_replicate.creation_count() == 2
+
+
+def test_an_image_replicate_already_deleted_says_to_retry_the_row(
+    client, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    fake_replicate.retention = 0.2
+    provider = client(wait_seconds=0)
+    made = provider.create(prompt=PROMPT, spec=SPEC)
+    wait_until(lambda: provider.get(made.id).data_removed, timeout=5)
+    with pytest.raises(GenerationError) as caught:
+        provider.wait(provider.get(made.id), deadline=time.monotonic() + 5)
+    assert caught.value.failure is Failure.OUTPUT_REMOVED
+    assert "an hour after it was made; retry the row" in caught.value.message
+    assert caught.value.prediction_id == made.id

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from carstudio.jobs.states import RowState
 from carstudio.jobs.migrations import MIGRATIONS
 from carstudio.jobs.models import Job, Row
+from carstudio.jobs.states import RowState
 from carstudio.jobs.store import Store
 
 
@@ -55,7 +55,7 @@ def test_a_database_with_numbered_steps_is_carried_over_and_brought_up_to_date(
         )
         conn.execute(
             "CREATE TABLE rows (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id VARCHAR(32)"
-            " REFERENCES jobs (id) ON DELETE CASCADE, row INTEGER, \"values\" JSON, spec JSON,"
+            ' REFERENCES jobs (id) ON DELETE CASCADE, row INTEGER, "values" JSON, spec JSON,'
             " prompt TEXT, stem VARCHAR(160), state VARCHAR(16), prediction_id VARCHAR(64),"
             " create_sent_at FLOAT, started_at FLOAT, finished_at FLOAT, seconds FLOAT,"
             " image_name VARCHAR(200), error TEXT, failure VARCHAR(32),"

@@ -60,6 +60,8 @@ class Failure(StrEnum):
     RATE_LIMITED = "rate_limited"
     TRANSIENT = "transient"
     BAD_OUTPUT = "bad_output"
+    OUTPUT_REMOVED = "output_removed"
+    """Replicate deleted the finished image (an hour after it was made) before it was fetched."""
     # Car Studio decided the row would not run, or could not finish it.
     INVALID_ROW = "invalid_row"
     """The CSV row's values were not valid, so it never ran."""

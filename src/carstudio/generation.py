@@ -38,7 +38,7 @@ def run_prediction(
 ) -> tuple[Prediction, StoredImage]:
     """Create (or resume `prediction_id`), wait, and store the image at `dest` plus suffix."""
     if prediction_id is None:
-        prediction = provider.create(prompt=prompt, spec=spec)
+        prediction = provider.create(prompt=prompt, spec=spec, deadline=deadline)
         if on_created is not None:
             on_created(prediction)
     else:

@@ -78,6 +78,9 @@ CREATE_FAULTS = frozenset(
         "reset",
         "stall",
         "model_gone",
+        # The prediction is made, then the answer is lost behind a 5xx from a proxy.
+        "created_then_502",
+        "created_then_504",
     }
 )
 OUTCOME_FAULTS = frozenset(
@@ -93,7 +96,9 @@ OUTCOME_FAULTS = frozenset(
 )
 POLL_FAULTS = frozenset({"poll_500", "poll_reset"})
 FILE_FAULTS = frozenset({"output_404", "truncated", "not_image"})
+LIST_FAULTS = frozenset({"list_rate_limit", "list_500"})
 FAULT_KINDS: dict[str, str] = {
+    **dict.fromkeys(LIST_FAULTS, "list"),
     **dict.fromkeys(CREATE_FAULTS, "create"),
     **dict.fromkeys(OUTCOME_FAULTS, "outcome"),
     **dict.fromkeys(POLL_FAULTS, "poll"),
@@ -176,6 +181,30 @@ MODELS: dict[str, ModelSpec] = {
     "google/nano-banana": ModelSpec(
         frozenset({"prompt", "image_input", "aspect_ratio", "output_format"}),
         {"aspect_ratio": _GEMINI_RATIOS, "output_format": _FORMATS},
+    ),
+    "google/nano-banana-2": ModelSpec(
+        frozenset(
+            {
+                "prompt",
+                "image_input",
+                "aspect_ratio",
+                "resolution",
+                "google_search",
+                "image_search",
+                "output_format",
+            }
+        ),
+        {
+            "aspect_ratio": (*_GEMINI_RATIOS, "1:4", "1:8", "4:1", "8:1"),
+            "resolution": ("1K", "2K", "4K"),
+            "output_format": _FORMATS,
+        },
+        default_format="jpg",
+    ),
+    "google/nano-banana-2-lite": ModelSpec(
+        frozenset({"prompt", "aspect_ratio", "output_format"}),
+        {"aspect_ratio": _GEMINI_RATIOS, "output_format": _FORMATS},
+        default_format="jpg",
     ),
     "google/nano-banana-pro": ModelSpec(
         frozenset(
@@ -584,8 +613,12 @@ class FakeReplicate:
         port: int = 0,
         image_bytes: int = 0,
         retention: float = 3600.0,
+        files_host: str | None = None,
     ) -> None:
         self.token = token
+        self.files_host = files_host
+        """Serve output files from this other loopback address (say 127.0.0.2), as Replicate
+        serves them from its delivery host, not from the API's."""
         self.latency = latency
         self.host = host
         self.port = port
@@ -602,6 +635,7 @@ class FakeReplicate:
         self._images_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._files_server: _Server | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -638,13 +672,33 @@ class FakeReplicate:
             daemon=True,
         )
         self._thread.start()
+        if self.files_host is not None:
+            self._files_server = _Server((self.files_host, 0), self)
+            threading.Thread(
+                target=self._files_server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name=f"fake-replicate-files-{self.port}",
+                daemon=True,
+            ).start()
         return self
+
+    @property
+    def files_url(self) -> str:
+        """Where output files are served: the API's own address unless `files_host` is set."""
+        if self._files_server is None:
+            return self.base_url
+        host, port = self._files_server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def stop(self) -> None:
         """Stop serving, release held responses and drop every open connection."""
         server, thread = self._server, self._thread
         if server is None:
             return
+        if self._files_server is not None:
+            self._files_server.shutdown()
+            self._files_server.server_close()
+            self._files_server = None
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
@@ -838,7 +892,7 @@ class FakeReplicate:
         if pred.outcome == "data_uri":
             data = self._image(pred.aspect_ratio, pred.fmt, small=True)
             return f"data:{_MIME[pred.fmt]};base64,{base64.b64encode(data).decode()}"
-        return f"{self.base_url}/files/{pred.id}.{pred.fmt}"
+        return f"{self.files_url}/files/{pred.id}.{pred.fmt}"
 
     def _view(self, pred: _Prediction, now: float, *, fresh: bool = False) -> dict[str, Any]:
         """The prediction object as the API shows it at `now`; `fresh` is the create answer."""
@@ -1171,7 +1225,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _create(self, model: Any, body: Any, *, via_version: bool) -> None:
         prediction_input = body.get("input") if isinstance(body, dict) else None
         fault = self.fake._take_fault("create", prediction_input)
-        if fault is not None:
+        lost_answer: int | None = None
+        if fault is not None and fault.kind.startswith("created_then_"):
+            lost_answer = int(fault.kind.rsplit("_", 1)[1])
+        elif fault is not None:
             self._create_fault(fault, str(model))
             return
         if not isinstance(body, dict):
@@ -1216,6 +1273,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         assert isinstance(prediction_input, dict)
         pred = self.fake._create(model, prediction_input, cancel_after)
+        if lost_answer is not None:
+            self._problem(lost_answer, _SERVER_ERROR_TITLES[lost_answer], "upstream timed out")
+            return
         if wait is None:
             view = self.fake._view(pred, pred.created, fresh=True)
         else:
@@ -1297,6 +1357,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, view)
 
     def _list(self, params: dict[str, list[str]]) -> None:
+        fault = self.fake._take_fault("list", {})
+        if fault is not None and fault.kind == "list_rate_limit":
+            seconds = fault.retry_after if fault.retry_after is not None else 1
+            self._problem(
+                429,
+                "Too Many Requests",
+                f"Request was throttled. Your rate limit resets in ~{seconds:g}s.",
+                {"Retry-After": f"{seconds:g}"} if fault.retry_after is not None else None,
+            )
+            return
+        if fault is not None:
+            self._problem(500, _SERVER_ERROR_TITLES[500], "Something went wrong on our end.")
+            return
         bounds: dict[str, datetime | None] = {}
         for name in ("created_after", "created_before"):
             raw = params.get(name, [None])[0]

@@ -320,11 +320,11 @@ class Store:
                 )
             )
             for row in rows:
-                # A prediction that finished but was not fetched is resumed for free;
-                # one the model refused is made again.
-                keep = row.failure in {kind.value for kind in RETRYABLE}
-                row.prediction_id = row.prediction_id if keep else None
-                row.create_sent_at = None
+                # A prediction that finished but was not fetched is resumed for free, and a
+                # create whose outcome stayed unknown is looked up before it is sent again;
+                # an image the model refused, or Replicate deleted, is made anew.
+                if row.failure not in {kind.value for kind in RETRYABLE}:
+                    row.prediction_id = row.create_sent_at = None
                 row.state = RowState.QUEUED.value
                 row.error = row.failure = None
                 row.started_at = row.finished_at = row.seconds = None

@@ -100,13 +100,13 @@ class RowWorker:
             return False
         spec = CarSpec.model_validate(row.spec)
         prediction_id = row.prediction_id
-        if prediction_id is None and not fresh:
-            prediction_id = self._recover_lost_create(row, spec)
-            if prediction_id is None:
-                self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
         try:
+            if prediction_id is None and not fresh:
+                prediction_id = self._recover_lost_create(row, spec)
+                if prediction_id is None:
+                    self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
             _, stored = run_prediction(
                 self.provider,
                 prompt=row.prompt,

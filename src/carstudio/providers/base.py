@@ -27,6 +27,8 @@ class Prediction:
     status: str
     output: str | None = None
     error: str | None = None
+    data_removed: bool = False
+    """Replicate deleted the inputs and outputs (an hour after the prediction was made)."""
 
     @property
     def terminal(self) -> bool:
@@ -51,8 +53,11 @@ class Provider(Protocol):
     name: str
     model: str
 
-    def create(self, *, prompt: str, spec: CarSpec) -> Prediction:
-        """Start making an image; the returned prediction has an id from this moment on."""
+    def create(self, *, prompt: str, spec: CarSpec, deadline: float | None = None) -> Prediction:
+        """Start making an image; the returned prediction has an id from this moment on.
+
+        `deadline` (time.monotonic) is when the image must be finished or given up.
+        """
         ...
 
     def get(self, prediction_id: str) -> Prediction: ...

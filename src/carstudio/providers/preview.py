@@ -46,7 +46,7 @@ class PreviewProvider:
         self._scratch = scratch_dir
         self._scratch.mkdir(parents=True, exist_ok=True)
 
-    def create(self, *, prompt: str, spec: CarSpec) -> Prediction:
+    def create(self, *, prompt: str, spec: CarSpec, deadline: float | None = None) -> Prediction:
         prediction_id = f"preview-{uuid.uuid4().hex[:20]}"
         path = self._scratch / f"{prediction_id}.png"
         tmp = path.with_suffix(".part")

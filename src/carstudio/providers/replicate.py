@@ -2,8 +2,9 @@
 
 Written against Replicate's API rather than the official client because that client crashes
 on the `aborted` status, returns None for `canceled`, and never retries. Every HTTP call here
-is tried at most twice; a create whose answer was lost is looked up before it is sent again,
-so an image is never paid for twice.
+is tried at most twice. Replicate has no idempotency key, so a create whose outcome is unknown
+(connection lost, timeout, any 5xx) is looked up in the list of recent predictions before it
+is sent again: an image is never paid for twice. The token is sent to the API root only.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -36,6 +37,48 @@ _SAFETY_WORDS = ("e005", "flagged as sensitive", "safety", "nsfw", "responsible 
 _CHUNK = 256 * 1024
 DEFAULT_BACKOFF = 2.0
 MAX_RETRY_WAIT = 90.0
+LOOKUP_SKEW = dt.timedelta(seconds=30)
+"""How far before our own clock a lost create is looked for: Replicate's clock may differ."""
+LOOKUP_PAGES = 5
+"""Pages of recent predictions searched for a lost create (100 each, newest first)."""
+LOOKUP_ATTEMPTS = 3
+MIN_CANCEL_AFTER = 5
+"""Replicate's smallest `Cancel-After`, in seconds."""
+OUTPUT_REMOVED = (
+    "Replicate deleted this image an hour after it was made; retry the row to make a new one."
+)
+
+
+class ApiRootAuth(httpx.Auth):
+    """Adds the token to requests for the API root and to no other address.
+
+    Output URLs name other hosts (Replicate's file CDN, or anything a compromised answer
+    says), and httpx would send a client-wide header to all of them.
+    """
+
+    def __init__(self, token: str, root: str) -> None:
+        self._header = f"Bearer {token}"
+        self._root = httpx.URL(root)
+
+    def _is_api(self, url: httpx.URL) -> bool:
+        root = self._root
+        return (
+            url.scheme == root.scheme
+            and url.host == root.host
+            and _port(url) == _port(root)
+            and url.path.startswith(root.path.rstrip("/") + "/")
+        )
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._is_api(request.url):
+            request.headers["Authorization"] = self._header
+        else:
+            request.headers.pop("Authorization", None)
+        yield request
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 class ReplicateProvider:
@@ -61,7 +104,6 @@ class ReplicateProvider:
         self.model = model.name
         self._model = model
         self._base_url = base_url.rstrip("/")
-        self._api_host = urlsplit(self._base_url).hostname
         self._negative_prompt = negative_prompt
         self._safety = safety_filter_level
         self._timeout = timeout
@@ -69,13 +111,10 @@ class ReplicateProvider:
         self._poll_interval = poll_interval
         self._sleep = sleep
         self._clock = clock
-        self._token = token
         self._http = httpx.Client(
             base_url=f"{self._base_url}/v1",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "User-Agent": f"carstudio/{__version__}",
-            },
+            auth=ApiRootAuth(token, f"{self._base_url}/v1"),
+            headers={"User-Agent": f"carstudio/{__version__}"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
             follow_redirects=True,
@@ -92,13 +131,24 @@ class ReplicateProvider:
             safety_filter_level=self._safety,
         )
 
-    def create(self, *, prompt: str, spec: CarSpec) -> Prediction:
-        """Create a prediction, holding the request open (`Prefer: wait`) for a quick finish."""
+    def create(self, *, prompt: str, spec: CarSpec, deadline: float | None = None) -> Prediction:
+        """Create a prediction, holding the request open (`Prefer: wait`) for a quick finish.
+
+        `deadline` (monotonic) also goes to Replicate as `Cancel-After`, so the prediction is
+        stopped there even if this process dies before it can cancel it.
+        """
         payload = {"input": self.input_for(prompt=prompt, spec=spec)}
         hold = self._wait_seconds
         headers = {"Prefer": f"wait={hold}"} if hold else {}
+        if deadline is not None:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise GenerationError(
+                    Failure.DEADLINE, "The row's time ran out before its image was started."
+                )
+            headers["Cancel-After"] = f"{max(MIN_CANCEL_AFTER, math.ceil(remaining))}s"
         timeout = httpx.Timeout(self._timeout + hold, connect=min(self._timeout, 10.0))
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+        since = dt.datetime.now(dt.UTC)
         response = self._send(
             "POST",
             f"/models/{self.model}/predictions",
@@ -120,6 +170,10 @@ class ReplicateProvider:
         """Poll until the output exists; cancel at Replicate once `deadline` passes."""
         delay = self._poll_interval
         while True:
+            if prediction.data_removed:
+                raise GenerationError(
+                    Failure.OUTPUT_REMOVED, OUTPUT_REMOVED, prediction_id=prediction.id
+                )
             if prediction.ready:
                 return prediction
             if prediction.terminal:
@@ -183,27 +237,53 @@ class ReplicateProvider:
     ) -> Prediction | None:
         """A prediction with exactly this input created after `since`, if Replicate has one.
 
-        Used when a create request may have reached Replicate but its answer was lost.
+        Used when a create may have reached Replicate but its answer was lost. None means
+        Replicate was asked and has none; a lookup Replicate could not answer raises, because
+        "not found" would lead to paying for the image again.
         """
-        params: dict[str, str] | None = {"created_after": since.isoformat().replace("+00:00", "Z")}
+        after = (since - LOOKUP_SKEW).isoformat().replace("+00:00", "Z")
+        params: dict[str, str] | None = {"created_after": after}
         url: str | None = "/predictions"
-        while url:
-            try:
-                response = self._http.get(url, params=params)
-            except httpx.HTTPError:
+        for _ in range(LOOKUP_PAGES):
+            if url is None:
                 return None
-            if response.status_code != 200:
-                return None
-            page = response.json()
-            for item in page.get("results", []):
+            page = self._lookup_page(url, params)
+            for item in page.get("results") or []:
                 if (
-                    item.get("input") == input_
+                    isinstance(item, dict)
+                    and item.get("input") == input_
                     and item.get("model", self.model) == self.model
                     and item.get("id") not in exclude
                 ):
                     return self._prediction(item)
             url, params = page.get("next"), None
+        log.warning("no lost create found in %d pages of recent predictions", LOOKUP_PAGES)
         return None
+
+    def _lookup_page(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
+        """One page of recent predictions, retried on Replicate's transient faults."""
+        problem = "no answer"
+        for attempt in range(1, LOOKUP_ATTEMPTS + 1):
+            wait = 1.0
+            try:
+                response = self._http.get(url, params=params)
+            except httpx.TransportError as exc:
+                problem = _describe(exc)
+            else:
+                if response.status_code == 200:
+                    body = response.json()
+                    return body if isinstance(body, dict) else {}
+                error = self._http_error(response, "/predictions")
+                if not error.retryable:
+                    raise error
+                problem = f"HTTP {response.status_code}"
+                wait = error.retry_after if error.retry_after is not None else wait * attempt
+            if attempt < LOOKUP_ATTEMPTS:
+                self._sleep(wait)
+        raise _transient(
+            f"Replicate could not say whether this image was already started ({problem}); "
+            "retry the row: it is looked up again before anything is paid for."
+        )
 
     # -- HTTP with one retry ------------------------------------------------------------------
 
@@ -245,6 +325,11 @@ class ReplicateProvider:
                 continue
             if response.status_code < 400:
                 return response
+            # A 502/504 can come from a proxy after the prediction was made.
+            lost = response.status_code >= 500 and recover is not None
+            if lost and recover is not None and (found := recover()) is not None:
+                log.info("found prediction %s behind a %d", found.id, response.status_code)
+                return found
             error = self._http_error(response, path)
             if last or not error.retryable:
                 raise error
@@ -341,18 +426,15 @@ class ReplicateProvider:
             status=str(body.get("status", "starting")),
             output=output if isinstance(output, str) and output else None,
             error=str(body["error"]) if body.get("error") else None,
+            data_removed=body.get("data_removed") is True,
         )
 
     # -- downloads ------------------------------------------------------------------------------
 
     def _fetch(self, url: str, tmp: Path, prediction_id: str) -> None:
-        headers = {}
-        host = urlsplit(url).hostname or ""
-        if host == self._api_host or host.endswith("replicate.delivery"):
-            headers["Authorization"] = f"Bearer {self._token}"
         for attempt in (1, 2):
             try:
-                with self._http.stream("GET", url, headers=headers) as response:
+                with self._http.stream("GET", url) as response:
                     if response.status_code == 404:
                         raise GenerationError(
                             Failure.BAD_OUTPUT,
