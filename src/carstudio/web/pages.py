@@ -13,7 +13,7 @@ from carstudio import intake
 from carstudio.config import Settings
 from carstudio.errors import ConfigurationError
 from carstudio.providers.models import REPLACEMENT, get_model
-from carstudio.spec import FIRST_CAR_YEAR, latest_model_year
+from carstudio.spec import FIELD_LABELS, FIELDS, FIRST_CAR_YEAR, CarSpec, latest_model_year
 
 BACKGROUNDS = (("white", "White studio"), ("hub", "Delivery hub"))
 ASPECT_RATIOS = (
@@ -24,8 +24,43 @@ ASPECT_RATIOS = (
     ("3:4", "3:4 Portrait"),
 )
 
+# Every icon the page draws, once: 24x24 stroke paths, rendered by the `icon` macro of
+# index.html so the page's script never carries SVG of its own.
+ICONS: dict[str, tuple[str, ...]] = {
+    "upload": (
+        "M7 18.5h-.5a4 4 0 0 1-.6-7.95A5.5 5.5 0 0 1 16.6 8.6 4.5 4.5 0 0 1 17.5 18.5H17",
+        "M12 12.5v8",
+        "M9 15.5l3-3 3 3",
+    ),
+    "image": (
+        "M4 6.5A2.5 2.5 0 0 1 6.5 4h11A2.5 2.5 0 0 1 20 6.5v11a2.5 2.5 0 0 1-2.5 2.5h-11"
+        "A2.5 2.5 0 0 1 4 17.5z",
+        "M4 16l4.5-4.5a1.5 1.5 0 0 1 2.1 0L16 17",
+        "M14 14.5l1.4-1.4a1.5 1.5 0 0 1 2.1 0L20 15.6",
+        "M15.5 8.5h.01",
+    ),
+    "alert": ("M12 3.5l9 16H3z", "M12 10v4.5", "M12 17.2v.01"),
+    "download": ("M12 4v11", "M7.5 10.5L12 15l4.5-4.5", "M5 19.5h14"),
+    "retry": (
+        "M4.5 12a7.5 7.5 0 0 1 13-5.1L19.5 9",
+        "M19.5 4.5V9H15",
+        "M19.5 12a7.5 7.5 0 0 1-13 5.1L4.5 15",
+        "M4.5 19.5V15H9",
+    ),
+    "stop": ("M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17z", "M9.5 9.5h5v5h-5z"),
+    "plus": ("M12 5v14", "M5 12h14"),
+}
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter()
+
+
+def car_fields() -> list[dict[str, str]]:
+    """Every car field as the page names it: so its script never keeps a list of its own."""
+    defaults = CarSpec.defaults()
+    return [
+        {"name": name, "label": FIELD_LABELS[name], "default": defaults[name]} for name in FIELDS
+    ]
 
 
 def page_context(settings: Settings) -> dict[str, Any]:
@@ -49,6 +84,8 @@ def page_context(settings: Settings) -> dict[str, Any]:
         "aspect_ratios": ASPECT_RATIOS,
         "first_year": FIRST_CAR_YEAR,
         "last_year": latest_model_year(),
+        "car_fields": car_fields(),
+        "icons": ICONS,
     }
 
 

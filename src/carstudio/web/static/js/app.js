@@ -2,7 +2,7 @@
 
 import "./image-card.js";
 import "./car-form.js";
-import { setUpBatchTab } from "./batch-tab.js";
+import "./batch-tab.js";
 
 /**
  * ARIA tabs with automatic activation: arrow keys, Home and End move between tabs and show
@@ -98,10 +98,9 @@ function connectFormToCard(carForm, card) {
 }
 
 function start() {
-  const batchRoot = document.querySelector("#batch-root");
-  const batch = batchRoot ? setUpBatchTab(batchRoot) : null;
+  const batch = document.querySelector("batch-tab");
   const tablist = document.querySelector('[role="tablist"]');
-  const hashFor = (name) => (name === "batch" && batch ? batch.hash() : name);
+  const hashFor = (name) => (name === "batch" && batch ? batch.hash : name);
   if (tablist) setUpTabs(tablist, { hashFor });
 
   const carForm = document.querySelector("car-form");

@@ -1,10 +1,28 @@
-// The Batch tab: a CSV goes into <csv-upload>; once started, <batch-progress> follows the
-// batch. The batch's id lives in the address (#batch/<id>), so a reload or a shared link
-// shows the same batch again. `?poll=<ms>` sets how often progress is polled.
+// <batch-tab>: the Batch tab, wiring its parts together. A file taken by <csv-drop-zone> is
+// checked by the server (POST /api/car-batch/validate, which starts nothing) and its answer
+// shown by <intake-report>; <batch-start> says whether the file can run, and Start Batch sends
+// it (POST /api/car-batch, with skipInvalid when chosen); then <batch-progress> follows the
+// batch. The batch's id lives in the address (#batch/<id>), so a reload or a shared link shows
+// the same batch again. `?poll=<ms>` in the address sets how often progress is polled.
+//
+//   markup:   server-rendered inside the element: #batch-intake holding the drop-zone, the
+//             status line, the alert, the report and the start controls; <batch-progress>
+//   state:    #batch-intake[data-state] "empty" | "checking" | "refused" | "blocked" | "ready"
+//             | "submitting"
+//   property: hash  the address hash the tab should carry now: "batch" or "batch/<id>"
+//   methods:  reset()
 
-import "./csv-upload.js";
+import { ApiError, request } from "./api.js";
+import { describeDetail } from "./car-fields.js";
+import { fillAlert } from "./dom.js";
+import "./csv-drop-zone.js";
+import "./intake-report.js";
+import "./batch-start.js";
 import "./batch-progress.js";
 
+const VALIDATE_URL = "/api/car-batch/validate";
+const SUBMIT_URL = "/api/car-batch";
+const MAX_LISTED_PROBLEMS = 20;
 const JOB_HASH = /^#batch\/([0-9a-f]{32})$/i;
 
 /** The batch id in an address hash like "#batch/<id>", or null. */
@@ -13,55 +31,188 @@ export function jobFromHash(hash = location.hash) {
   return match ? match[1].toLowerCase() : null;
 }
 
-/**
- * Wire the Batch tab inside `root`. Returns {hash()} giving the hash the Batch tab should
- * carry right now (with the batch id when one is shown).
- */
-export function setUpBatchTab(root) {
-  const intake = root.querySelector("#batch-intake");
-  const upload = root.querySelector("csv-upload");
-  const progress = root.querySelector("batch-progress");
-  if (!intake || !upload || !progress) return null;
-
-  const poll = Number(new URLSearchParams(location.search).get("poll"));
-  if (Number.isFinite(poll) && poll > 0) progress.setAttribute("poll-interval", String(poll));
-
-  let jobId = null;
-  const hash = () => (jobId ? `batch/${jobId}` : "batch");
-  const remember = () => history.replaceState(null, "", `#${hash()}`);
-
-  function showBatch(id, { focus = false } = {}) {
-    jobId = id;
-    intake.hidden = true;
-    progress.hidden = false;
-    progress.jobId = id;
-    if (focus) progress.focusTitle();
-  }
-
-  function showIntake({ focus = false } = {}) {
-    jobId = null;
-    progress.jobId = "";
-    progress.hidden = true;
-    intake.hidden = false;
-    upload.reset();
-    if (focus) upload.querySelector('[data-part="zone"]')?.focus();
-  }
-
-  upload.addEventListener("batch-submitted", (event) => {
-    showBatch(event.detail.jobId, { focus: true });
-    remember();
-  });
-  progress.addEventListener("batch-new", () => {
-    showIntake({ focus: true });
-    remember();
-  });
-  window.addEventListener("hashchange", () => {
-    const id = jobFromHash();
-    if (id && id !== jobId) showBatch(id);
-    else if (!id && location.hash === "#batch" && jobId) showIntake();
-  });
-
-  const initial = jobFromHash();
-  if (initial) showBatch(initial);
-  return { hash };
+/** What to tell the person about a failed request: its sentence and the server's details. */
+function problemFrom(error, fallback) {
+  const known = error instanceof ApiError;
+  const message = known ? error.message : fallback;
+  const lines = (known ? error.details : [])
+    .map(describeDetail)
+    .filter((line) => line && line !== message);
+  return { message, lines };
 }
+
+export class BatchTab extends HTMLElement {
+  constructor() {
+    super();
+    this._intake = null;
+    this._file = null;
+    this._report = null;
+    this._problem = null;
+    this._submitError = null;
+    this._check = null;
+    this._submitting = false;
+    this._note = "";
+    this._jobId = null;
+    this._followHash = () => {
+      const id = jobFromHash();
+      if (id && id !== this._jobId) this._showBatch(id);
+      else if (!id && location.hash === "#batch" && this._jobId) this._showIntake();
+    };
+  }
+
+  connectedCallback() {
+    if (this._intake) return;
+    const intake = this.querySelector("#batch-intake");
+    this._intake = intake;
+    this._zone = intake.querySelector("csv-drop-zone");
+    this._reportView = intake.querySelector("intake-report");
+    this._start = intake.querySelector("batch-start");
+    this._statusSpinner = intake.querySelector('[data-part="status-spinner"]');
+    this._statusText = intake.querySelector('[data-part="status-text"]');
+    this._alert = intake.querySelector('[data-part="alert"]');
+    this._progress = this.querySelector("batch-progress");
+
+    const poll = Number(new URLSearchParams(location.search).get("poll"));
+    if (Number.isFinite(poll) && poll > 0) this._progress.setAttribute("poll-interval", String(poll));
+
+    this._zone.addEventListener("csv-chosen", (event) => this._checkFile(event.detail));
+    this._zone.addEventListener("csv-refused", (event) => this._refuse(event.detail));
+    this._start.addEventListener("change", () => this._render());
+    this._start.addEventListener("start-batch", (event) => this._submit(event.detail));
+    this._progress.addEventListener("batch-new", () => {
+      this._showIntake({ focus: true });
+      this._remember();
+    });
+    window.addEventListener("hashchange", this._followHash);
+
+    const initial = jobFromHash();
+    if (initial) this._showBatch(initial);
+    this._render();
+  }
+
+  disconnectedCallback() {
+    window.removeEventListener("hashchange", this._followHash);
+  }
+
+  get hash() {
+    return this._jobId ? `batch/${this._jobId}` : "batch";
+  }
+
+  /** Forget the file and show the empty drop-zone again. */
+  reset() {
+    if (this._check) this._check.abort();
+    this._check = null;
+    this._clear(null);
+    this._zone.reset();
+    this._render();
+  }
+
+  _clear(file, note = "") {
+    this._file = file;
+    this._report = this._problem = this._submitError = null;
+    this._note = note;
+    this._start.reset();
+  }
+
+  async _checkFile({ file, note }) {
+    if (this._check) this._check.abort();
+    const check = new AbortController();
+    this._check = check;
+    this._clear(file, note);
+    this._render();
+    const body = new FormData();
+    body.append("file", file, file.name);
+    try {
+      const report = await request(VALIDATE_URL, { method: "POST", body, signal: check.signal });
+      if (this._check === check) this._report = report;
+    } catch (error) {
+      if (this._check !== check || (error && error.name === "AbortError")) return;
+      this._problem = problemFrom(error, "Car Studio could not check this file; try again.");
+    } finally {
+      if (this._check === check) {
+        this._check = null;
+        this._render();
+      }
+    }
+  }
+
+  _refuse({ file, message }) {
+    if (this._check) this._check.abort();
+    this._check = null;
+    this._clear(file);
+    this._problem = { message, lines: [] };
+    this._render();
+  }
+
+  async _submit({ skipInvalid }) {
+    if (this._start.state !== "ready") return;
+    const file = this._file;
+    const body = new FormData();
+    body.append("file", file, file.name);
+    if (skipInvalid) body.append("skipInvalid", "true");
+    this._submitting = true;
+    this._submitError = null;
+    this._render();
+    let answer = null;
+    try {
+      answer = await request(SUBMIT_URL, { method: "POST", body });
+    } catch (error) {
+      this._submitError = problemFrom(error, "The batch could not be started; try again.");
+    } finally {
+      this._submitting = false;
+      this._render();
+    }
+    if (answer) {
+      this._showBatch(answer.jobId, { focus: true });
+      this._remember();
+    } else {
+      this._alert.focus();
+    }
+  }
+
+  _remember() {
+    history.replaceState(null, "", `#${this.hash}`);
+  }
+
+  _showBatch(id, { focus = false } = {}) {
+    this._jobId = id;
+    this._intake.hidden = true;
+    this._progress.hidden = false;
+    this._progress.jobId = id;
+    if (focus) this._progress.focusTitle();
+  }
+
+  _showIntake({ focus = false } = {}) {
+    this._jobId = null;
+    this._progress.jobId = "";
+    this._progress.hidden = true;
+    this._intake.hidden = false;
+    this.reset();
+    if (focus) this._zone.focus();
+  }
+
+  _render() {
+    const checking = Boolean(this._check);
+    let phase = "empty";
+    if (this._submitting) phase = "submitting";
+    else if (checking) phase = "checking";
+    else if (this._problem) phase = "refused";
+    else if (this._report) phase = "checked";
+    this._start.show(phase, this._report);
+    this._intake.dataset.state = this._start.state;
+    this._intake.setAttribute("aria-busy", checking || this._submitting ? "true" : "false");
+
+    this._statusSpinner.hidden = !checking;
+    this._statusText.textContent = checking ? `Checking ${this._file.name}…` : this._note;
+
+    const problem = checking ? null : this._problem || this._submitError;
+    fillAlert(this._alert, problem ? problem.message : "", problem ? problem.lines : [], {
+      max: MAX_LISTED_PROBLEMS,
+    });
+
+    if (this._reportView.report !== this._report) this._reportView.report = this._report;
+    this._reportView.hidden = !this._report || checking;
+  }
+}
+
+if (!customElements.get("batch-tab")) customElements.define("batch-tab", BatchTab);

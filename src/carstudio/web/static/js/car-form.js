@@ -8,17 +8,9 @@
 // The events bubble, so whoever shows the result (an <image-card>) only listens.
 
 import { ApiError, createCarImage } from "./api.js";
+import { carFields, isCarField } from "./car-fields.js";
+import { fillAlert } from "./dom.js";
 
-const FIELD_LABELS = {
-  make: "Make",
-  model: "Model",
-  body_style: "Body style",
-  trim: "Trim",
-  year: "Year",
-  color: "Colour",
-  background: "Background",
-  aspect_ratio: "Aspect ratio",
-};
 const FIELD_SYNONYMS = { colour: "color", bodyStyle: "body_style", aspectRatio: "aspect_ratio" };
 
 /** The form field a server detail points at, or null. Accepts "year", "body.year", ["body","year"]. */
@@ -29,7 +21,7 @@ function fieldOf(detail) {
   if (name == null) return null;
   name = String(name).split(".").pop();
   name = FIELD_SYNONYMS[name] || name;
-  return name in FIELD_LABELS ? name : null;
+  return isCarField(name) ? name : null;
 }
 
 function messageOf(detail) {
@@ -151,7 +143,7 @@ export class CarForm extends HTMLElement {
   /** Remove every error message and invalid mark. */
   clearErrors() {
     this._alert.replaceChildren();
-    for (const name of Object.keys(FIELD_LABELS)) this._setFieldError(name, "");
+    for (const { name } of carFields()) this._setFieldError(name, "");
   }
 
   _input(name) {
@@ -183,7 +175,7 @@ export class CarForm extends HTMLElement {
 
   _clearFieldFor(target) {
     const name = target && target.name;
-    if (!name || !(name in FIELD_LABELS)) return;
+    if (!name || !isCarField(name)) return;
     if (!target.hasAttribute("aria-invalid")) return;
     // Make and model are judged together: either one being filled fixes both.
     const group = name === "make" || name === "model" ? ["make", "model"] : [name];
@@ -216,22 +208,7 @@ export class CarForm extends HTMLElement {
     const fallback =
       marked > 1 ? "Check the highlighted fields before generating." : "Check the highlighted field before generating.";
     const summary = sentence || (first ? fallback : "");
-    if (summary || unplaced.length) {
-      const lead = document.createElement("p");
-      lead.className = "form-alert__title";
-      lead.textContent = summary || unplaced.shift();
-      this._alert.append(lead);
-      if (unplaced.length) {
-        const list = document.createElement("ul");
-        list.className = "form-alert__list";
-        for (const message of unplaced) {
-          const item = document.createElement("li");
-          item.textContent = message;
-          list.append(item);
-        }
-        this._alert.append(list);
-      }
-    }
+    fillAlert(this._alert, summary, unplaced);
     if (first) this._input(first).focus();
     return Boolean(first);
   }

@@ -5,13 +5,16 @@
 //   card.showError(message)            -> data-state="error"
 //   card.clear()                       -> data-state="empty"
 //
+//   attribute: aspect-ratio  the shape shown before there is an image, e.g. "16:9"
+//
 // `result` is the JSON answer of POST /api/car-image; an optional `spec` (the car as asked
-// for) makes the alt text richer. Everything shown is set with textContent.
+// for) makes the alt text richer. Its markup is the page's <template id="image-card-template">;
+// everything shown is set with textContent.
 
-import { el, icon } from "./dom.js";
+import { cloneTemplate, partsOf } from "./dom.js";
+import { formatSeconds } from "./format.js";
 
 const BACKGROUND_WORDS = { white: "in a white studio", hub: "in a delivery hub showroom" };
-const RATIOS = new Set(["1:1", "16:9", "9:16", "4:3", "3:4"]);
 
 /** "Red 2024 Toyota Corolla XSE sedan" from whatever parts of a car spec are filled in. */
 export function describeCar(spec = {}) {
@@ -38,39 +41,21 @@ function ratioParts(value) {
   return w > 0 && h > 0 ? [w, h] : [1, 1];
 }
 
-function formatSeconds(ms) {
-  const seconds = Math.max(0, Number(ms) || 0) / 1000;
-  if (seconds < 0.1) return `${seconds.toFixed(2)} s`;
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
-  if (seconds < 60) return `${Math.round(seconds)} s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes} min ${Math.round(seconds - minutes * 60)} s`;
-}
-
 function fileExtension(name, url) {
   const match = /\.([a-z0-9]{2,4})$/i.exec(name || "") || /\.([a-z0-9]{2,4})(?:\?|#|$)/i.exec(url || "");
   return match ? match[1].toUpperCase().replace("JPEG", "JPG") : "";
 }
 
-const ICON_IMAGE = [
-  "M4 6.5A2.5 2.5 0 0 1 6.5 4h11A2.5 2.5 0 0 1 20 6.5v11a2.5 2.5 0 0 1-2.5 2.5h-11A2.5 2.5 0 0 1 4 17.5z",
-  "M4 16l4.5-4.5a1.5 1.5 0 0 1 2.1 0L16 17",
-  "M14 14.5l1.4-1.4a1.5 1.5 0 0 1 2.1 0L20 15.6",
-  "M15.5 8.5h.01",
-];
-const ICON_ALERT = ["M12 3.5l9 16H3z", "M12 10v4.5", "M12 17.2v.01"];
-const ICON_DOWNLOAD = ["M12 4v11", "M7.5 10.5L12 15l4.5-4.5", "M5 19.5h14"];
-
 export class ImageCard extends HTMLElement {
   constructor() {
     super();
     this._result = null;
-    this._built = false;
+    this._parts = null;
     this._timer = null;
   }
 
   connectedCallback() {
-    if (!this._built) this._build();
+    if (!this._parts) this._build();
     if (!this.dataset.state) this.dataset.state = "empty";
     this._render();
   }
@@ -84,7 +69,7 @@ export class ImageCard extends HTMLElement {
   }
 
   attributeChangedCallback(name) {
-    if (name === "aspect-ratio" && this._built && this.state !== "ready") {
+    if (name === "aspect-ratio" && this._parts && this.state !== "ready") {
       this._setFrameRatio(this.getAttribute("aspect-ratio"));
     }
   }
@@ -100,7 +85,7 @@ export class ImageCard extends HTMLElement {
   }
 
   set aspectRatio(value) {
-    this.setAttribute("aspect-ratio", RATIOS.has(value) ? value : "1:1");
+    this.setAttribute("aspect-ratio", ratioParts(value).join(":"));
   }
 
   get result() {
@@ -138,118 +123,44 @@ export class ImageCard extends HTMLElement {
 
   _setState(state) {
     this.dataset.state = state;
-    if (this._built) this._render();
+    if (this._parts) this._render();
   }
 
   _build() {
-    this._built = true;
+    const content = cloneTemplate("image-card-template");
+    this._parts = partsOf(content);
+    this.replaceChildren(content);
     this.classList.add("image-card");
     this.setAttribute("role", "region");
     this.setAttribute("aria-label", "Generated image");
 
-    const frame = el("div", "ic-frame");
-    this._frame = frame;
-
-    const img = el("img", "ic-img");
-    img.dataset.part = "image";
-    img.decoding = "async";
-    img.hidden = true;
-    img.addEventListener("load", () => {
+    const { image, broken } = this._parts;
+    image.addEventListener("load", () => {
       this.dataset.image = "loaded";
     });
-    img.addEventListener("error", () => {
-      if (!img.getAttribute("src")) return;
+    image.addEventListener("error", () => {
+      if (!image.getAttribute("src")) return;
       this.dataset.image = "broken";
-      this._brokenNote.hidden = false;
+      broken.hidden = false;
     });
-    this._img = img;
-
-    const empty = el("div", "ic-overlay ic-empty");
-    empty.append(
-      icon(ICON_IMAGE, "ic-icon ic-icon--large"),
-      el("p", "ic-overlay__title", "Your image will appear here"),
-      el("p", "ic-overlay__text", "Describe a car and press Generate."),
-    );
-    this._empty = empty;
-
-    const loading = el("div", "ic-overlay ic-loading");
-    const spinner = el("span", "spinner spinner--large");
-    spinner.setAttribute("aria-hidden", "true");
-    this._loadingTitle = el("p", "ic-overlay__title", "Generating…");
-    this._loadingText = el("p", "ic-overlay__text", "");
-    this._loadingClock = el("p", "ic-overlay__clock", "");
-    loading.append(spinner, this._loadingTitle, this._loadingText, this._loadingClock);
-    this._loading = loading;
-
-    const error = el("div", "ic-overlay ic-error");
-    this._errorText = el("p", "ic-overlay__text", "");
-    this._errorText.dataset.part = "error";
-    error.append(
-      icon(ICON_ALERT, "ic-icon ic-icon--large"),
-      el("p", "ic-overlay__title", "No image this time"),
-      this._errorText,
-    );
-    this._error = error;
-
-    this._brokenNote = el(
-      "p",
-      "ic-broken",
-      "The image could not be displayed; the download link may still work.",
-    );
-    this._brokenNote.hidden = true;
-
-    frame.append(img, empty, loading, error, this._brokenNote);
-
-    const body = el("div", "ic-body");
-    const meta = el("div", "ic-meta");
-    this._model = el("span", "ic-chip ic-model");
-    this._model.dataset.part = "model";
-    this._provider = el("span", "ic-chip ic-chip--warn ic-provider", "Preview placeholder");
-    this._time = el("span", "ic-time");
-    this._time.dataset.part = "time";
-    this._size = el("span", "ic-size");
-    meta.append(this._model, this._provider, this._time, this._size);
-
-    const prompt = el("details", "ic-prompt");
-    const summary = el("summary", "ic-prompt__summary", "Prompt");
-    this._promptText = el("p", "ic-prompt__text");
-    this._promptText.dataset.part = "prompt";
-    prompt.append(summary, this._promptText);
-    this._prompt = prompt;
-
-    const actions = el("div", "ic-actions");
-    const download = el("a", "button button--secondary ic-download");
-    download.dataset.part = "download";
-    download.append(icon(ICON_DOWNLOAD, "ic-icon"));
-    this._downloadLabel = el("span", "", "Download");
-    download.append(this._downloadLabel);
-    this._download = download;
-    actions.append(download);
-
-    body.append(meta, prompt, actions);
-    this._body = body;
-
-    // Announced once per change, so a screen reader hears the outcome of Generate.
-    this._live = el("p", "visually-hidden");
-    this._live.setAttribute("aria-live", "polite");
-
-    this.replaceChildren(frame, body, this._live);
   }
 
   _setFrameRatio(value) {
     const [w, h] = ratioParts(value);
-    this._frame.style.setProperty("--ar-w", String(w));
-    this._frame.style.setProperty("--ar-h", String(h));
-    this._frame.dataset.ratio = `${w}:${h}`;
+    const { frame } = this._parts;
+    frame.style.setProperty("--ar-w", String(w));
+    frame.style.setProperty("--ar-h", String(h));
+    frame.dataset.ratio = `${w}:${h}`;
   }
 
   _render() {
     const state = this.state;
-    this._empty.hidden = state !== "empty";
-    this._loading.hidden = state !== "loading";
-    this._error.hidden = state !== "error";
-    this._body.hidden = state !== "ready";
-    this._img.hidden = state !== "ready";
+    const p = this._parts;
+    p.empty.hidden = state !== "empty";
+    p.loading.hidden = state !== "loading";
+    p.failure.hidden = state !== "error";
+    p.body.hidden = state !== "ready";
+    p.image.hidden = state !== "ready";
     this.setAttribute("aria-busy", state === "loading" ? "true" : "false");
     if (state !== "loading") this._stopTimer();
 
@@ -257,70 +168,69 @@ export class ImageCard extends HTMLElement {
       this._renderResult(this._result);
     } else {
       this._setFrameRatio(this.aspectRatio);
-      this._brokenNote.hidden = true;
-      this._img.removeAttribute("src");
-      this._img.alt = "";
+      p.broken.hidden = true;
+      p.image.removeAttribute("src");
+      p.image.alt = "";
       delete this.dataset.image;
     }
 
     if (state === "loading") {
       const description = describeCar(this._pendingSpec || {});
-      this._loadingText.textContent = description
+      p.loadingText.textContent = description
         ? `Making a photo of the ${description}.`
         : "Making your photo.";
       this._startTimer();
-      this._live.textContent = "Generating the image…";
+      p.live.textContent = "Generating the image…";
     } else if (state === "error") {
-      this._errorText.textContent = this._errorMessage;
-      this._live.textContent = "";
+      p.error.textContent = this._errorMessage;
+      p.live.textContent = "";
     } else if (state === "empty") {
-      this._live.textContent = "";
+      p.live.textContent = "";
     }
   }
 
   _renderResult(result) {
+    const p = this._parts;
     this._setFrameRatio(result.aspectRatio || this.aspectRatio);
     const description = describeCar(result.spec || {});
     const where = BACKGROUND_WORDS[result.spec?.background] || "";
     const named = description || (result.title ? String(result.title) : "");
     const alt = named ? `${named}${where ? ` ${where}` : ""}` : "Generated car image";
 
-    this._brokenNote.hidden = true;
+    p.broken.hidden = true;
     this.dataset.image = "loading";
-    this._img.alt = alt;
+    p.image.alt = alt;
     if (result.width && result.height) {
-      this._img.width = result.width;
-      this._img.height = result.height;
+      p.image.width = result.width;
+      p.image.height = result.height;
     } else {
-      this._img.removeAttribute("width");
-      this._img.removeAttribute("height");
+      p.image.removeAttribute("width");
+      p.image.removeAttribute("height");
     }
-    this._img.src = result.imageUrl || "";
+    p.image.src = result.imageUrl || "";
 
     const modelName = result.model || "";
-    this._model.textContent = modelName;
+    p.model.textContent = modelName;
     // The preview provider names itself as the model; its own chip already says so.
-    this._model.hidden = !modelName || modelName === result.provider;
-    this._provider.hidden = result.provider !== "preview";
-    this._time.textContent =
-      result.elapsedMs != null ? `Generated in ${formatSeconds(result.elapsedMs)}` : "";
-    this._size.textContent =
-      result.width && result.height ? `${result.width} × ${result.height}` : "";
-    this._size.hidden = !this._size.textContent;
+    p.model.hidden = !modelName || modelName === result.provider;
+    p.provider.hidden = result.provider !== "preview";
+    p.time.textContent =
+      result.elapsedMs != null ? `Generated in ${formatSeconds(result.elapsedMs / 1000)}` : "";
+    p.size.textContent = result.width && result.height ? `${result.width} × ${result.height}` : "";
+    p.size.hidden = !p.size.textContent;
 
-    this._promptText.textContent = result.prompt || "";
-    this._prompt.hidden = !result.prompt;
-    this._prompt.open = false;
+    p.prompt.textContent = result.prompt || "";
+    p.promptBox.hidden = !result.prompt;
+    p.promptBox.open = false;
 
     const fileName = result.fileName || "";
-    this._download.href = result.imageUrl || "#";
-    if (fileName) this._download.setAttribute("download", fileName);
-    else this._download.setAttribute("download", "");
+    p.download.href = result.imageUrl || "#";
+    p.download.setAttribute("download", fileName);
     const ext = fileExtension(fileName, result.imageUrl);
-    this._downloadLabel.textContent = ext ? `Download ${ext}` : "Download";
-    this._download.title = fileName || "Download the image";
+    p.downloadLabel.textContent = ext ? `Download ${ext}` : "Download";
+    p.download.title = fileName || "Download the image";
 
-    this._live.textContent = named ? `Image ready: ${named}.` : "Image ready.";
+    p.live.textContent = named ? `Image ready: ${named}.` : "Image ready.";
   }
 
   _startTimer() {
@@ -328,7 +238,7 @@ export class ImageCard extends HTMLElement {
     const started = performance.now();
     const tick = () => {
       const seconds = Math.floor((performance.now() - started) / 1000);
-      this._loadingClock.textContent = seconds >= 1 ? `${seconds} s` : "";
+      this._parts.clock.textContent = seconds >= 1 ? `${seconds} s` : "";
     };
     tick();
     this._timer = setInterval(tick, 500);
@@ -337,7 +247,7 @@ export class ImageCard extends HTMLElement {
   _stopTimer() {
     if (this._timer) clearInterval(this._timer);
     this._timer = null;
-    if (this._loadingClock) this._loadingClock.textContent = "";
+    if (this._parts) this._parts.clock.textContent = "";
   }
 }
 

@@ -1,0 +1,95 @@
+// <batch-start>: the Start Batch button, the "Skip invalid rows" choice, and the sentence
+// beside them saying why a batch can or cannot start yet. It decides whether the checked file
+// can run; starting it is left to whoever listens. Its markup is the page's
+// <template id="batch-start-template">.
+//
+//   events:   "start-batch"  detail: {skipInvalid}   Start Batch was pressed
+//             "change"       (bubbling from the checkbox) the skip choice changed
+//   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked" | "submitting"
+//             reset()
+//   property: state  "empty" | "checking" | "refused" | "blocked" | "ready" | "submitting"
+//             skipInvalid  whether invalid rows are to be skipped (only when some are)
+
+import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
+import { plural } from "./format.js";
+
+export class BatchStart extends HTMLElement {
+  constructor() {
+    super();
+    this._parts = null;
+    this._state = "empty";
+  }
+
+  connectedCallback() {
+    if (this._parts) return;
+    const content = cloneTemplate("batch-start-template");
+    this._parts = partsOf(content);
+    this.replaceChildren(content);
+    this._parts.start.addEventListener("click", () => {
+      if (this._state === "ready") emit(this, "start-batch", { skipInvalid: this.skipInvalid });
+    });
+    this.show("empty", null);
+  }
+
+  get state() {
+    return this._state;
+  }
+
+  get skipInvalid() {
+    return !this._parts.skip.hidden && this._parts.skipInvalid.checked;
+  }
+
+  reset() {
+    this._parts.skipInvalid.checked = false;
+  }
+
+  /** Show where the file stands; a checked file becomes "ready" or "blocked". */
+  show(phase, report) {
+    const { skip, skipInvalid, skipText, reason, start } = this._parts;
+    const valid = report ? Number(report.validCount) || 0 : 0;
+    const invalid = report ? Number(report.invalidCount) || 0 : 0;
+    const canSkip = (phase === "checked" || phase === "submitting") && invalid > 0 && valid > 0;
+    skip.hidden = !canSkip;
+    skipInvalid.disabled = phase === "submitting";
+    skipText.textContent =
+      valid === 1
+        ? `Skip invalid rows (${invalid}) and make the valid one`
+        : `Skip invalid rows (${invalid}) and make the ${plural(valid, "valid one")}`;
+
+    let state = phase;
+    if (phase === "checked") state = valid && (!invalid || skipInvalid.checked) ? "ready" : "blocked";
+    this._state = state;
+
+    const [text, tone] = this._reason(phase, valid, invalid);
+    reason.textContent = text;
+    reason.dataset.tone = tone;
+    setBusy(start, phase === "submitting", phase === "submitting" ? "Starting…" : "Start Batch");
+    start.disabled = state !== "ready";
+  }
+
+  _reason(phase, valid, invalid) {
+    if (phase === "empty") return ["Choose a CSV file to see its preview.", "muted"];
+    if (phase === "checking") return ["Checking the file…", "muted"];
+    if (phase === "refused") return ["This file cannot be used; choose another one.", "bad"];
+    if (phase === "submitting") return ["Starting the batch…", "muted"];
+    if (!valid) {
+      return ["No row in this file can become an image; fix it and upload it again.", "bad"];
+    }
+    if (invalid && !this._parts.skipInvalid.checked) {
+      const them = invalid === 1 ? "it" : "them";
+      return [
+        `${plural(invalid, "row needs", "rows need")} fixing. Correct ${them} and upload the file again, or skip invalid rows to make the other ${plural(valid, "image")}.`,
+        "bad",
+      ];
+    }
+    if (invalid) {
+      return [
+        `${plural(valid, "image")} will be made; the ${plural(invalid, "invalid row")} will be listed in failed_rows.json.`,
+        "muted",
+      ];
+    }
+    return [`Ready to make ${plural(valid, "image")}.`, "ok"];
+  }
+}
+
+if (!customElements.get("batch-start")) customElements.define("batch-start", BatchStart);

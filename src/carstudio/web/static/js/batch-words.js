@@ -1,0 +1,58 @@
+// A batch's status (the answer of GET /api/batch/{id}) in the words <batch-progress> shows
+// and announces.
+
+import { durationInWords, plural, timeLeftInWords } from "./format.js";
+
+const MILESTONES = [25, 50, 75];
+
+/** "cars.csv · Batch 1a2b3c4d · started 14:05" */
+export function subtitle(status) {
+  const parts = [];
+  if (status.source) parts.push(status.source);
+  if (status.jobId) parts.push(`Batch ${String(status.jobId).slice(0, 8)}`);
+  if (status.createdAt) {
+    const started = new Date(Number(status.createdAt) * 1000);
+    parts.push(`started ${started.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
+  }
+  return parts.join(" · ");
+}
+
+/** The badge beside the title, and its tone: ["Finished, 1 failed", "warn"]. */
+export function badge(status) {
+  if (status.state === "archiving") return ["Packing the ZIP", "run"];
+  if (status.state !== "ready") return ["In progress", "run"];
+  if (status.stopReason) return ["Stopped", "bad"];
+  if (Number(status.canceled)) return ["Cancelled", "warn"];
+  if (Number(status.failed)) return [`Finished, ${status.failed} failed`, "warn"];
+  return ["Finished", "ok"];
+}
+
+/** The last statistic, named and valued: ["Time left", "About 40 seconds"]. */
+export function timing(status) {
+  if (status.state === "archiving") return ["Time left", "Packing the ZIP…"];
+  if (status.state !== "ready") return ["Time left", timeLeftInWords(status.etaSeconds)];
+  const took =
+    status.finishedAt && status.createdAt ? Number(status.finishedAt) - Number(status.createdAt) : null;
+  return ["Time taken", took != null ? durationInWords(took) : "–"];
+}
+
+/**
+ * What to announce after a new status, or "": the start, each quarter passed (remembered in
+ * `milestones`), and the end. Anything more would drown a screen reader.
+ */
+export function announcement(previous, status, milestones) {
+  const total = Number(status.total) || 0;
+  const done = Number(status.done) || 0;
+  const failed = Number(status.failed) || 0;
+  const finished = done + failed;
+  if (status.state === "ready") {
+    if (previous && previous.state === "ready") return "";
+    const zip = status.zipUrl ? " The ZIP is ready to download." : "";
+    return `Batch finished: ${plural(done, "image")} made, ${failed} failed.${zip}`;
+  }
+  if (!previous) return `Batch in progress: ${finished} of ${plural(total, "car")} finished.`;
+  const reached = MILESTONES.filter((mark) => status.percent >= mark && !milestones.has(mark));
+  for (const mark of MILESTONES) if (status.percent >= mark) milestones.add(mark);
+  if (!reached.length) return "";
+  return `Batch ${reached[reached.length - 1]}% done: ${finished} of ${total} finished.`;
+}
