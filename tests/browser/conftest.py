@@ -27,8 +27,20 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 STARTUP_SECONDS = 15.0
+# axe-core 4.14.1, MPL-2.0; see vendor/README.md.
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+RUN_AXE = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.map((violation) => ({
+    id: violation.id,
+    impact: violation.impact,
+    help: violation.help,
+    nodes: violation.nodes.map((node) => node.target.join(" ")),
+  }));
+}"""
 
 ServeApp = Callable[[Settings], str]
+CheckAccessibility = Callable[[Page, str], None]
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +90,30 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
     if script_errors:
         pytest.fail("The page raised script errors: " + "; ".join(script_errors))
+
+
+@pytest.fixture
+def check_accessibility() -> CheckAccessibility:
+    """`check_accessibility(page, screen)` runs axe-core on the page as it is now shown and
+    fails the test listing every violation (rule, impact, help and the elements concerned)."""
+
+    def check(page: Page, screen: str) -> None:
+        if not page.evaluate("typeof window.axe === 'object'"):
+            page.add_script_tag(path=AXE)
+        violations = page.evaluate(RUN_AXE)
+        if violations:
+            lines = [
+                f"{v['id']} ({v['impact']}): {v['help']}\n"
+                + "\n".join(f"    {target}" for target in v["nodes"])
+                for v in violations
+            ]
+            pytest.fail(
+                f"axe-core found {len(violations)} accessibility violation(s) on {screen}:\n"
+                + "\n".join(lines),
+                pytrace=False,
+            )
+
+    return check
 
 
 def _free_socket() -> socket.socket:
