@@ -119,7 +119,10 @@ def test_every_supported_model_gets_only_the_inputs_it_accepts(
     generate(client(model=get_model(name)), tmp_path)
     sent = fake_replicate.creations[0]
     assert set(sent) <= MODELS[name].inputs
+    assert sent["aspect_ratio"] == "16:9", "sent even where the model has its own default"
     assert fake_replicate.requests[0].path == f"/v1/models/{name}/predictions"
+    if "resolution" in MODELS[name].inputs:
+        assert sent["resolution"] in {"1K", "2K"}
 
 
 def test_base_url_with_v1_suffix_still_works(fake_replicate: FakeReplicate, make_settings) -> None:
@@ -158,7 +161,7 @@ def test_a_retired_model_names_the_setting_and_its_replacement(
     fake_replicate.add_fault("model_gone")
     error = error_of(client(), tmp_path)
     assert error.failure is Failure.MODEL_UNAVAILABLE
-    assert "CARSTUDIO_MODEL" in error.message and "google/nano-banana" in error.message
+    assert "CARSTUDIO_MODEL" in error.message and "google/nano-banana-2" in error.message
 
 
 def test_invalid_input_is_reported_with_the_field(

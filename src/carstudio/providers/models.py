@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from carstudio.errors import ConfigurationError
@@ -14,7 +15,10 @@ class ImageModel:
     label: str
     inputs: frozenset[str]
     retiring: bool = False
-    """Google has announced this model's shutdown; its replacement is the nano-banana family."""
+    """Google has announced this model's shutdown; its replacement is `REPLACEMENT`."""
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    """Inputs always sent as given, so the image (and its price) never rests on a default
+    that Replicate may change: a Gemini model's resolution, for one."""
 
     def build_input(
         self, *, prompt: str, aspect_ratio: str, negative_prompt: str, safety_filter_level: str
@@ -26,7 +30,10 @@ class ImageModel:
             "negative_prompt": negative_prompt,
             "safety_filter_level": safety_filter_level,
             "output_format": "png",
+            **self.fixed,
         }
+        # aspect_ratio is always sent: the Gemini models default to `match_input_image`,
+        # which has nothing to match without an input image.
         return {key: value for key, value in wanted.items() if key in self.inputs and value}
 
 
@@ -58,12 +65,27 @@ MODELS: dict[str, ImageModel] = {
         ImageModel(
             "google/nano-banana-pro",
             "Nano Banana Pro (Gemini 3 Pro Image)",
-            frozenset({"prompt", "aspect_ratio", "output_format", "safety_filter_level"}),
+            frozenset(
+                {"prompt", "aspect_ratio", "resolution", "output_format", "safety_filter_level"}
+            ),
+            fixed={"resolution": "2K"},
+        ),
+        ImageModel(
+            "google/nano-banana-2",
+            "Nano Banana 2 (Gemini 3.1 Flash Image)",
+            frozenset({"prompt", "aspect_ratio", "resolution", "output_format"}),
+            fixed={"resolution": "1K"},
+        ),
+        ImageModel(
+            "google/nano-banana-2-lite",
+            "Nano Banana 2 Lite",
+            frozenset({"prompt", "aspect_ratio", "output_format"}),
         ),
     )
 }
 
-REPLACEMENT = "google/nano-banana"
+REPLACEMENT = "google/nano-banana-2"
+"""Google's named replacement for its Imagen models (gemini-3.1-flash-image)."""
 
 
 def get_model(name: str) -> ImageModel:
