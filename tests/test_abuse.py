@@ -61,6 +61,7 @@ OPERATIONS = [
     ("GET", "/api/batch/{job_id}/failed_rows.json"),
     ("POST", "/api/batch/{job_id}/cancel"),
     ("POST", "/api/batch/{job_id}/retry-failed"),
+    ("POST", "/api/batch/{job_id}/switch-model"),
     ("GET", "/api/batch/{job_id}/rows/{row}/image"),
     ("GET", "/api/batch/{job_id}/rows/{row}/thumb"),
     ("GET", "/downloads/{name}"),

@@ -301,7 +301,7 @@ def test_openapi_documents_the_contract(client: TestClient) -> None:
     status = answer("/api/batch/{job_id}", "get", "200")
     assert list(status["properties"])[:5] == ["total", "done", "failed", "percent", "zipUrl"]
     assert {"state", "rows", "etaSeconds", "failedRowsUrl", "retryable"} <= set(status["required"])
-    for action in ("cancel", "retry-failed"):
+    for action in ("cancel", "retry-failed", "switch-model"):
         assert answer(f"/api/batch/{{job_id}}/{action}", "post", "200") == status
     failed_row = answer("/api/batch/{job_id}/failed_rows.json", "get", "200")
     assert {"row", "reason", "status", "kind", "make", "aspect_ratio"} <= set(
@@ -375,3 +375,58 @@ def test_a_stopped_batch_says_why_without_looking_like_an_error_answer(
     assert "error" not in body
     assert "REPLICATE_API_TOKEN" in body["stopReason"]
     assert body["failed"] == 3 and body["retryable"] == 3
+
+
+# -- choosing the image model ----------------------------------------------------------------
+
+
+def test_a_single_image_can_name_its_model(client_for, fake_replicate: FakeReplicate) -> None:
+    client = client_for(fake=fake_replicate)
+    body = client.post(
+        "/api/car-image", json={"make": "Kia", "model": "EV6", "image_model": "google/imagen-4"}
+    ).json()
+    assert body["model"] == "google/imagen-4"
+    assert fake_replicate.requests[0].path == "/v1/models/google/imagen-4/predictions"
+    refused = client.post("/api/car-image", json={"make": "Kia", "image_model": "dall-e"})
+    assert refused.status_code == 400
+    assert "not a model Car Studio supports" in refused.json()["error"]
+    assert "google/nano-banana-2" in refused.json()["error"]
+    assert fake_replicate.creation_count() == 1
+
+
+def test_a_batch_can_name_its_model_and_an_unknown_one_is_refused(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    client = client_for(fake=fake_replicate)
+    refused = upload(client, numbered_cars(2), imageModel="google/imagen-9")
+    assert refused.status_code == 400 and "choose one of" in refused.json()["error"]
+    accepted = upload(client, numbered_cars(2), imageModel="google/nano-banana")
+    assert accepted.status_code == 202
+    body = finished(client, accepted.json()["jobId"])
+    assert body["model"] == "google/nano-banana" and body["done"] == 2
+    assert fake_replicate.creation_count() == 2
+
+
+def test_switch_model_moves_a_stopped_batch_and_refuses_others(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.add_fault("model_gone", when="Model-1,")
+    client = client_for(fake=fake_replicate, concurrency=1)
+    job_id = upload(client, numbered_cars(3)).json()["jobId"]
+    stopped = finished(client, job_id)
+    assert stopped["stopKind"] == "model_unavailable"
+    assert stopped["switchTo"] == "google/nano-banana-2"
+    assert "google/nano-banana-2" in stopped["stopReason"]
+    path = f"/api/batch/{job_id}/switch-model"
+    assert client.post(path, json={"model": "nope"}).status_code == 400
+    moved = client.post(path, json={"model": stopped["switchTo"]})
+    assert moved.status_code == 200 and moved.json()["state"] == "running"
+    done = finished(client, job_id)
+    assert (done["done"], done["failed"], done["model"]) == (3, 0, "google/nano-banana-2")
+    assert done["replacedModel"] == "google/imagen-3" and done["stopReason"] is None
+    again = client.post(path, json={"model": "google/nano-banana"})
+    assert again.status_code == 409 and again.json()["error"]
+    assert (
+        client.post("/api/batch/" + "0" * 32 + "/switch-model", json={"model": "x"}).status_code
+        == 404
+    )

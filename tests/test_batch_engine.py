@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from carstudio.config import Settings
-from carstudio.errors import Conflict, Expired, InvalidInput, NotFound
+from carstudio.errors import ConfigurationError, Conflict, Expired, InvalidInput, NotFound
 from carstudio.generation import Studio
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.service import BatchService, StatusCache
@@ -420,3 +420,72 @@ def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
                 thread.join()
     assert problems == []
     assert all(batches.status(job_id).done == 6 for job_id in jobs)
+
+
+# -- choosing a model, and moving off a retired one ------------------------------------------
+
+
+def test_a_batch_runs_on_the_model_it_was_given(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    batches = start_batches(make_settings(fake=fake_replicate))
+    job_id = batches.submit(numbered_cars(2), model="google/nano-banana-2")
+    status = wait_finished(batches, job_id)
+    assert status.model == "google/nano-banana-2" and status.done == 2
+    creates = [r.path for r in fake_replicate.requests if r.method == "POST"]
+    assert creates == ["/v1/models/google/nano-banana-2/predictions"] * 2
+    _, manifest, _ = read_zip(batches.zip_path(job_id))
+    assert manifest["model"] == "google/nano-banana-2"
+    assert {row["model"] for row in manifest["rows"]} == {"google/nano-banana-2"}
+    with pytest.raises(InvalidInput, match="not a model Car Studio supports.*nano-banana-2"):
+        batches.submit(numbered_cars(2), model="google/imagen-9")
+
+
+def test_a_batch_stopped_by_a_retired_model_moves_its_remaining_rows_to_another(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("model_gone", when="Model-2,")
+    batches = start_batches(make_settings(fake=fake_replicate, concurrency=1))
+    job_id = batches.submit(numbered_cars(4))
+    stopped = wait_finished(batches, job_id)
+    assert (stopped.done, stopped.failed) == (1, 3)
+    assert stopped.stop_failure == "model_unavailable"
+    assert stopped.switch_to == "google/nano-banana-2"
+    with pytest.raises(InvalidInput, match="already uses"):
+        batches.switch_model(job_id, "google/imagen-3")
+
+    batches.switch_model(job_id, "google/nano-banana-2")
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (4, 0)
+    assert status.model == "google/nano-banana-2" and status.replaced_model == "google/imagen-3"
+    assert status.fatal_error is None and status.switch_to is None
+    _, manifest, failed = read_zip(batches.zip_path(job_id))
+    assert failed is None
+    assert manifest["models"] == ["google/imagen-3", "google/nano-banana-2"]
+    assert [r["model"] for r in manifest["rows"]] == ["google/imagen-3"] + [
+        "google/nano-banana-2"
+    ] * 3
+    assert fake_replicate.creation_count("Model-1,") == 1, "the finished image was kept"
+    with pytest.raises(Conflict, match="stopped because its model"):
+        batches.switch_model(job_id, "google/nano-banana")
+
+
+def test_a_fallback_model_takes_over_when_the_batch_model_is_gone(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("model_gone", when=lambda i: "resolution" not in i, times=50)
+    settings = make_settings(fake=fake_replicate, fallback_model="google/nano-banana-2")
+    batches = start_batches(settings)
+    job_id = batches.submit(numbered_cars(5))
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (5, 0)
+    assert status.model == "google/nano-banana-2" and status.replaced_model == "google/imagen-3"
+    # Every image was made by the fallback; the retired model made none and cost nothing.
+    assert fake_replicate.creation_count() == 5
+    assert all(created.get("resolution") == "1K" for created in fake_replicate.creations)
+
+
+def test_an_unknown_fallback_model_names_its_setting(make_settings) -> None:
+    settings = make_settings(fallback_model="google/imagen-9")
+    with pytest.raises(ConfigurationError, match="CARSTUDIO_FALLBACK_MODEL"):
+        BatchService(settings, Studio(settings))

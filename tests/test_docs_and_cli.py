@@ -85,6 +85,28 @@ def test_generate_reports_a_provider_refusal(
     assert fake_replicate.token not in result.output
 
 
+def test_the_model_can_be_chosen_per_command(
+    tmp_path: Path, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", fake_replicate.token)
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake_replicate.base_url)
+    made = runner.invoke(
+        app,
+        ["generate", "--make", "Kia", "--replicate-model", "google/nano-banana-2", "-o",
+         str(tmp_path / "kia.png")],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "google/nano-banana-2" in made.output
+    assert fake_replicate.requests[0].path == "/v1/models/google/nano-banana-2/predictions"
+    source = tmp_path / "cars.csv"
+    source.write_bytes(csv_of(CARS[:2]))
+    for command in (["generate", "--make", "Kia"], ["batch", str(source)]):
+        refused = runner.invoke(app, [*command, "--replicate-model", "google/imagen-9"])
+        assert refused.exit_code == 2, refused.output
+        assert "not a model Car Studio supports" in refused.output
+    assert fake_replicate.creation_count() == 1
+
+
 def test_template_lists_every_column() -> None:
     result = runner.invoke(app, ["template"])
     assert result.exit_code == 0

@@ -24,6 +24,7 @@ def run_batch(
     source_name: str,
     output: Path,
     skip_invalid: bool = False,
+    model: str | None = None,
     console: Console | None = None,
 ) -> int:
     """Run one CSV to a ZIP at `output`; 0 when every row is done, 1 when some failed."""
@@ -32,7 +33,9 @@ def run_batch(
     batches = BatchService(settings, studio)
     try:
         batches.start(workers=True, periodic=False)
-        job_id = batches.submit(data, source_name=source_name, skip_invalid=skip_invalid)
+        job_id = batches.submit(
+            data, source_name=source_name, skip_invalid=skip_invalid, model=model
+        )
         try:
             status = _watch(batches, job_id, console)
         except KeyboardInterrupt:

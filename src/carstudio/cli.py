@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from carstudio.config import Settings
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
+from carstudio.providers.models import MODELS
 from carstudio.spec import AspectRatio, Background, CarSpec
 
 app = typer.Typer(
@@ -26,6 +27,14 @@ PeriodicOption = Annotated[
     typer.Option(
         "--periodic/--no-periodic",
         help="Sweep expired leases and clean up old files here (one process only).",
+        show_default=False,
+    ),
+]
+
+ReplicateModelOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The image model for this run: " + ", ".join(MODELS) + " (default CARSTUDIO_MODEL).",
         show_default=False,
     ),
 ]
@@ -146,6 +155,7 @@ def generate(
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Where to write the image.")
     ] = Path("car.png"),
+    replicate_model: ReplicateModelOption = None,
 ) -> None:
     """Generate one car image and write it to a file."""
     from carstudio.generation import Studio
@@ -169,7 +179,7 @@ def generate(
     try:
         studio = Studio(settings)
         try:
-            image = studio.generate(spec)
+            image = studio.generate(spec, model=replicate_model)
         finally:
             studio.close()
     except GenerationError as exc:
@@ -194,6 +204,7 @@ def batch(
     skip_invalid: Annotated[
         bool, typer.Option(help="Run the valid rows and report the invalid ones as failed.")
     ] = False,
+    replicate_model: ReplicateModelOption = None,
 ) -> None:
     """Run a CSV batch here, with a progress bar; writes a ZIP of images and failed_rows.json.
 
@@ -208,7 +219,12 @@ def batch(
     settings = load_settings()
     try:
         code = run_batch(
-            settings, data, source_name=csv_file.name, output=output, skip_invalid=skip_invalid
+            settings,
+            data,
+            source_name=csv_file.name,
+            output=output,
+            skip_invalid=skip_invalid,
+            model=replicate_model,
         )
     except InvalidInput as exc:
         details = "; ".join(

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default="google/imagen-3",
         description="CARSTUDIO_MODEL: the image model, one of the supported models table.",
     )
+    fallback_model: str | None = Field(
+        default=None,
+        description="CARSTUDIO_FALLBACK_MODEL: when Replicate says a batch's model is gone, its "
+        "remaining rows move to this model instead of stopping.",
+    )
     provider: Literal["auto", "replicate", "preview"] = Field(
         default="auto",
         description="CARSTUDIO_PROVIDER: auto picks replicate when a token is set, else preview.",

@@ -7,6 +7,7 @@ record each step (the prediction id above all) before the next one starts.
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from carstudio.errors import NotFound
 from carstudio.naming import image_stem
 from carstudio.prompts import PromptBook, load_prompt_book
 from carstudio.providers import Prediction, Provider, StoredImage, build_provider
+from carstudio.providers.models import requested_model
 from carstudio.spec import CarSpec
 
 _IMAGE_ID = re.compile(r"[0-9a-f]{32}")
@@ -70,19 +72,42 @@ class Studio:
         self.settings = settings
         self.prompts: PromptBook = load_prompt_book(settings.prompts_file)
         self.provider: Provider = provider or build_provider(settings, self.prompts)
+        self._others: dict[str, Provider] = {}
+        self._others_lock = threading.Lock()
         settings.ensure_dirs()
+
+    def provider_for(self, model: str | None) -> Provider:
+        """The provider for `model` (a name from the models table; None: the setting's).
+
+        The offline preview draws the same placeholder whatever model was asked for, so it
+        serves every request; an unknown name is refused either way.
+        """
+        if model is None or model == self.provider.model:
+            return self.provider
+        if self.provider.name == "preview":
+            if model != self.provider.model:
+                requested_model(model)
+            return self.provider
+        chosen = requested_model(model)
+        with self._others_lock:
+            provider = self._others.get(chosen.name)
+            if provider is None:
+                provider = build_provider(self.settings, self.prompts, chosen)
+                self._others[chosen.name] = provider
+        return provider
 
     @property
     def single_dir(self) -> Path:
         return self.settings.images_dir / "single"
 
-    def generate(self, spec: CarSpec) -> GeneratedImage:
+    def generate(self, spec: CarSpec, *, model: str | None = None) -> GeneratedImage:
         """Make one image now and keep it in the data directory."""
+        provider = self.provider_for(model)
         started = time.monotonic()
         image_id = uuid.uuid4().hex
         prompt = self.prompts.build(spec)
         _, stored = run_prediction(
-            self.provider,
+            provider,
             prompt=prompt,
             spec=spec,
             dest=self.single_dir / image_id / image_stem(spec),
@@ -94,8 +119,8 @@ class Studio:
             path=stored.path,
             media_type=stored.media_type,
             prompt=prompt,
-            model=self.provider.model,
-            provider=self.provider.name,
+            model=provider.model,
+            provider=provider.name,
             elapsed_ms=round((time.monotonic() - started) * 1000),
             width=width,
             height=height,
@@ -113,6 +138,10 @@ class Studio:
 
     def close(self) -> None:
         self.provider.close()
+        with self._others_lock:
+            for provider in self._others.values():
+                provider.close()
+            self._others.clear()
 
 
 def image_size(stored: StoredImage) -> tuple[int, int]:

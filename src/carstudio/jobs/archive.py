@@ -49,6 +49,8 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
         "source": job.source_name,
         "provider": job.provider,
         "model": job.model,
+        # More than one when the batch moved to another model after its own was retired.
+        "models": sorted({row.model or job.model for row in rows if row.state == "done"}),
         "total": len(rows),
         "done": sum(row.state == RowState.DONE.value for row in rows),
         "failed": sum(row.state != RowState.DONE.value for row in rows),
@@ -58,7 +60,7 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
                 "file": row.image_name,
                 "status": row.state,
                 "prompt": row.prompt,
-                "model": job.model,
+                "model": row.model or job.model,
                 "predictionId": row.prediction_id,
                 "seconds": row.seconds,
                 "startedAt": _iso(row.started_at),

@@ -41,10 +41,14 @@ def create_tables(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
+def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
+    if column not in _columns(conn, table):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
+
 def add_jobs_archive_started_at(conn: Connection) -> None:
     """When a ZIP build began, so a build that stalled can be taken over."""
-    if "archive_started_at" not in _columns(conn, "jobs"):
-        conn.exec_driver_sql("ALTER TABLE jobs ADD COLUMN archive_started_at FLOAT")
+    _add_column(conn, "jobs", "archive_started_at", "FLOAT")
 
 
 def drop_unread_columns(conn: Connection) -> None:
@@ -59,10 +63,18 @@ def drop_unread_columns(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
+def add_model_switch_columns(conn: Connection) -> None:
+    """What a batch needs to move to another model when Replicate retires its own."""
+    _add_column(conn, "jobs", "stop_failure", "VARCHAR(32)")
+    _add_column(conn, "jobs", "replaced_model", "VARCHAR(64)")
+    _add_column(conn, "rows", "model", "VARCHAR(64)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
     Migration("drop_unread_columns", drop_unread_columns),
+    Migration("add_model_switch_columns", add_model_switch_columns),
 )
 
 

@@ -26,6 +26,11 @@ class Job(Base):
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(64))
     fatal_error: Mapped[str | None] = mapped_column(Text, default=None)
+    """Why the batch stopped early: a fault every remaining row would meet."""
+    stop_failure: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The failure kind behind `fatal_error`."""
+    replaced_model: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The model the batch started with, when its rows moved to `model` after it was retired."""
     zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
     archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
 
@@ -56,6 +61,8 @@ class Row(Base):
     """Holds one of the server-wide generation slots until the row ends."""
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
     """The worker that last worked on the row."""
+    model: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The model that made the row's image (the job's model when the row was made)."""
 
 
 class RowProgress(NamedTuple):

@@ -31,6 +31,7 @@ from carstudio.jobs.states import JobState, RowState
 from carstudio.jobs.store import Store, database_url
 from carstudio.jobs.worker import CANCELED_REASON, RowWorker
 from carstudio.naming import unique_stem
+from carstudio.providers.models import REPLACEMENT, get_model, requested_model
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,10 @@ class JobStatus:
     provider: str
     concurrency: int
     fatal_error: str | None
+    stop_failure: str | None = None
+    replaced_model: str | None = None
+    switch_to: str | None = None
+    """The model to offer when a retired model stopped the batch."""
     rows: tuple[RowStatus, ...] = ()
 
     @property
@@ -137,9 +142,12 @@ class BatchService:
         self.store = Store(database_url(settings.database_url, settings.data_dir))
         self.huey = build_huey(settings.queue_url, settings.data_dir)
         self.owner = new_owner()
+        if settings.fallback_model is not None:
+            get_model(settings.fallback_model, setting="CARSTUDIO_FALLBACK_MODEL")
         self.worker = RowWorker(
             store=self.store,
-            provider=studio.provider,
+            providers=studio.provider_for,
+            fallback_model=settings.fallback_model,
             images_dir=self.batch_images_dir,
             owner=self.owner,
             lease_seconds=settings.lease_seconds,
@@ -224,8 +232,19 @@ class BatchService:
         """The intake report for a file; starts nothing and costs nothing."""
         return read_intake(data)
 
-    def submit(self, data: bytes, *, source_name: str = "", skip_invalid: bool = False) -> str:
-        """Check the file, persist the job and its rows, and queue one task per valid row."""
+    def submit(
+        self,
+        data: bytes,
+        *,
+        source_name: str = "",
+        skip_invalid: bool = False,
+        model: str | None = None,
+    ) -> str:
+        """Check the file, persist the job and its rows, and queue one task per valid row.
+
+        `model` is a name from the models table; None runs the batch on the setting's model.
+        """
+        provider = self.studio.provider_for(model)
         report = read_intake(data)
         if report.invalid_rows and not skip_invalid:
             count = len(report.invalid_rows)
@@ -271,8 +290,8 @@ class BatchService:
             id=job_id,
             created_at=time.time(),
             source_name=Path(source_name).name[:255],
-            provider=self.studio.provider.name,
-            model=self.studio.provider.model,
+            provider=provider.name,
+            model=provider.model,
         )
         self.store.add_job(job, rows)
         for row in rows:
@@ -331,6 +350,9 @@ class BatchService:
             provider=job.provider,
             concurrency=self.settings.concurrency,
             fatal_error=job.fatal_error,
+            stop_failure=job.stop_failure,
+            replaced_model=job.replaced_model,
+            switch_to=self._switch_to(job),
             rows=tuple(
                 RowStatus(
                     row=row.row,
@@ -344,6 +366,12 @@ class BatchService:
                 for row in rows
             ),
         )
+
+    def _switch_to(self, job: Job) -> str | None:
+        if job.stop_failure != Failure.MODEL_UNAVAILABLE or job.provider == "preview":
+            return None
+        choice = self.settings.fallback_model or REPLACEMENT
+        return choice if choice != job.model else None
 
     def _eta(self, rows: list[RowProgress], remaining: int) -> float | None:
         """Seconds left: rounds of `concurrency` rows at the mean time of the rows done so far."""
@@ -405,6 +433,26 @@ class BatchService:
         row_ids = self.store.reset_failed(job.id)
         if not row_ids:
             raise Conflict("There are no failed rows that can be retried in this batch.")
+        for row_id in row_ids:
+            self._row_task(row_id)
+        self._status_cache.forget(job.id)
+        return self.status(job.id)
+
+    def switch_model(self, job_id: str, model: str) -> JobStatus:
+        """Run the rows a retired model stopped again with `model`; finished images stay."""
+        job = self.job(job_id)
+        chosen = requested_model(model, field="model")
+        if job.state != JobState.READY.value or job.stop_failure != Failure.MODEL_UNAVAILABLE:
+            raise Conflict(
+                "Only a batch that stopped because its model is no longer available can move "
+                "to another model; use retry-failed for other failures."
+            )
+        if chosen.name == job.model:
+            raise InvalidInput(f"This batch already uses {chosen.name}; choose another model.")
+        self.studio.provider_for(chosen.name)
+        row_ids = self.store.switch_model(job.id, model=chosen.name)
+        if not row_ids:
+            raise Conflict("There are no rows left to run in this batch.")
         for row_id in row_ids:
             self._row_task(row_id)
         self._status_cache.forget(job.id)

@@ -301,6 +301,42 @@ class Store:
                 )
             )
 
+    def adopt_model(self, job_id: str, *, replaced: str, model: str) -> bool:
+        """Move a running job from `replaced` to `model`; False when it has moved already."""
+        with self.session() as s:
+            changed = _changed(
+                s,
+                update(Job)
+                .where(Job.id == job_id, Job.model == replaced)
+                .values(model=model, replaced_model=replaced),
+            )
+            return bool(changed)
+
+    def switch_model(self, job_id: str, *, model: str) -> list[int]:
+        """Put a finished job's rows that its retired model stopped back in the queue, under
+        `model`; finished images stay as they are."""
+        stopped = [Failure.MODEL_UNAVAILABLE.value, Failure.BATCH_STOPPED.value]
+        with self.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.state != JobState.READY.value:
+                return []
+            rows = list(
+                s.scalars(
+                    select(Row).where(
+                        Row.job_id == job_id,
+                        Row.state == RowState.FAILED.value,
+                        Row.failure.in_(stopped),
+                    )
+                )
+            )
+            for row in rows:
+                _requeue(row)
+            if rows:
+                job.replaced_model = job.model
+                job.model = model
+                _reopen(job)
+            return [row.id for row in rows]
+
     def reset_failed(self, job_id: str) -> list[int]:
         """Put a finished job's failed rows back in the queue, and the job back to running."""
         with self.session() as s:
@@ -323,17 +359,26 @@ class Store:
                 # A prediction that finished but was not fetched is resumed for free, and a
                 # create whose outcome stayed unknown is looked up before it is sent again;
                 # an image the model refused, or Replicate deleted, is made anew.
-                if row.failure not in {kind.value for kind in RETRYABLE}:
-                    row.prediction_id = row.create_sent_at = None
-                row.state = RowState.QUEUED.value
-                row.error = row.failure = None
-                row.started_at = row.finished_at = row.seconds = None
+                _requeue(row, resume=row.failure in {kind.value for kind in RETRYABLE})
             if rows:
-                job.state = JobState.RUNNING.value
-                job.canceled = False
-                job.fatal_error = None
-                job.finished_at = None
+                _reopen(job)
             return [row.id for row in rows]
+
+
+def _requeue(row: Row, *, resume: bool = False) -> None:
+    """A finished row, queued to run again; `resume` keeps what identifies its prediction."""
+    if not resume:
+        row.prediction_id = row.create_sent_at = None
+    row.state = RowState.QUEUED.value
+    row.error = row.failure = None
+    row.started_at = row.finished_at = row.seconds = None
+
+
+def _reopen(job: Job) -> None:
+    job.state = JobState.RUNNING.value
+    job.canceled = False
+    job.fatal_error = job.stop_failure = None
+    job.finished_at = None
 
 
 def _changed(session: Session, statement: Any) -> int:

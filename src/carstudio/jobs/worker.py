@@ -36,7 +36,7 @@ class RowWorker:
         self,
         *,
         store: Store,
-        provider: Provider,
+        providers: Callable[[str], Provider],
         images_dir: Path,
         owner: str,
         lease_seconds: float,
@@ -44,9 +44,13 @@ class RowWorker:
         concurrency: int,
         on_row_finished: Callable[[str], None],
         requeue: Callable[[int], None],
+        fallback_model: str | None = None,
     ) -> None:
         self.store = store
-        self.provider = provider
+        self.providers = providers
+        """The provider for a job's model."""
+        self.fallback_model = fallback_model
+        """Where a batch moves when Replicate says its model is gone (None: it stops)."""
         self.images_dir = images_dir
         self.owner = owner
         self.lease_seconds = lease_seconds
@@ -73,8 +77,9 @@ class RowWorker:
                 )
                 finished = True
         if not finished:
-            # No slot came free: give the thread back, so rows holding slots (say, ones
-            # resumed after a crash) can run, and try this row again later.
+            # No slot came free (or the row now runs under another model): give the thread
+            # back, so rows holding slots (say, ones resumed after a crash) can run, and try
+            # this row again later.
             self._advance(row, lease_owner=None, lease_expires=None)
             self.requeue(row.id)
             return
@@ -99,16 +104,17 @@ class RowWorker:
         if not self._wait_for_slot(row, fresh=fresh):
             return False
         spec = CarSpec.model_validate(row.spec)
+        provider = self.providers(job.model)
         prediction_id = row.prediction_id
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
         try:
             if prediction_id is None and not fresh:
-                prediction_id = self._recover_lost_create(row, spec)
+                prediction_id = self._recover_lost_create(provider, row, spec)
                 if prediction_id is None:
                     self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
             _, stored = run_prediction(
-                self.provider,
+                provider,
                 prompt=row.prompt,
                 spec=spec,
                 dest=self.images_dir / job.id / row.stem,
@@ -120,6 +126,8 @@ class RowWorker:
                 on_downloading=lambda p: self._advance(row, state=RowState.DOWNLOADING.value),
             )
         except GenerationError as exc:
+            if self._move_to_fallback(job, row, provider, exc):
+                return False
             self._fail(job, row, exc)
             return True
         self._settle(
@@ -127,6 +135,7 @@ class RowWorker:
             RowState.DONE,
             image_name=stored.path.name,
             seconds=round(time.time() - started, 3),
+            model=provider.model,
         )
         return True
 
@@ -144,12 +153,12 @@ class RowWorker:
             delay = min(delay * 1.5, SLOT_POLL_MAX)
         return True
 
-    def _recover_lost_create(self, row: Row, spec: CarSpec) -> str | None:
+    def _recover_lost_create(self, provider: Provider, row: Row, spec: CarSpec) -> str | None:
         """A create was sent but its id never stored: find that prediction, don't pay again."""
         if row.create_sent_at is None:
             return None
         taken = frozenset(r.prediction_id for r in self.store.rows(row.job_id) if r.prediction_id)
-        found = self.provider.find_created(
+        found = provider.find_created(
             prompt=row.prompt, spec=spec, since=row.create_sent_at - 5, exclude=taken
         )
         if found is None:
@@ -160,12 +169,34 @@ class RowWorker:
         self._advance(row, state=RowState.WAITING.value, prediction_id=found.id)
         return found.id
 
+    def _move_to_fallback(
+        self, job: Job, row: Row, provider: Provider, exc: GenerationError
+    ) -> bool:
+        """When the operator named a fallback model and this one is gone, the batch moves to
+        it (once, whichever row noticed first) and this row is queued again under it."""
+        fallback = self.fallback_model
+        if exc.failure is not Failure.MODEL_UNAVAILABLE or fallback in (None, provider.model):
+            return False
+        assert fallback is not None
+        if self.store.adopt_model(job.id, replaced=provider.model, model=fallback):
+            log.warning("job %s: %s is gone; its rows move to %s", job.id, provider.model, fallback)
+        # A retired model's 404 comes before anything is made, so there is nothing to resume.
+        self._advance(
+            row,
+            state=RowState.QUEUED.value,
+            prediction_id=None,
+            create_sent_at=None,
+            started_at=None,
+            in_flight=False,
+        )
+        return True
+
     def _fail(self, job: Job, row: Row, exc: GenerationError) -> None:
         extra = {"prediction_id": exc.prediction_id} if exc.prediction_id else {}
         self._settle(row, RowState.FAILED, error=exc.message, failure=exc.failure.value, **extra)
         if exc.fatal_for_batch:
             # Every other row would meet the same refusal: stop them now, with this reason.
-            self.store.set_job(job.id, fatal_error=exc.message)
+            self.store.set_job(job.id, fatal_error=exc.message, stop_failure=exc.failure.value)
             self.store.settle_unstarted(
                 job.id, RowState.FAILED, error=exc.message, failure=Failure.BATCH_STOPPED
             )

@@ -6,16 +6,21 @@ from carstudio.config import Settings
 from carstudio.errors import ConfigurationError
 from carstudio.prompts import PromptBook
 from carstudio.providers.base import Prediction, Provider, StoredImage
-from carstudio.providers.models import get_model
+from carstudio.providers.models import ImageModel, get_model
 from carstudio.providers.preview import PreviewProvider
 from carstudio.providers.replicate import ReplicateProvider
 
 __all__ = ["Prediction", "Provider", "StoredImage", "build_provider"]
 
 
-def build_provider(settings: Settings, prompts: PromptBook) -> Provider:
-    """The provider the settings ask for: Replicate with a token, the offline preview without."""
-    model = get_model(settings.model)
+def build_provider(
+    settings: Settings, prompts: PromptBook, model: ImageModel | None = None
+) -> Provider:
+    """The provider the settings ask for: Replicate with a token, the offline preview without.
+
+    `model` overrides the setting's model, for a request that chose its own.
+    """
+    model = model or get_model(settings.model)
     if settings.provider_name == "preview":
         return PreviewProvider(settings.data_dir / "scratch")
     if not settings.token:

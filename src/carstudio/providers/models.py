@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from carstudio.errors import ConfigurationError
+from carstudio.errors import ConfigurationError, InvalidInput
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,23 @@ REPLACEMENT = "google/nano-banana-2"
 """Google's named replacement for its Imagen models (gemini-3.1-flash-image)."""
 
 
-def get_model(name: str) -> ImageModel:
+def get_model(name: str, *, setting: str = "CARSTUDIO_MODEL") -> ImageModel:
     """The supported model called `name`, or a ConfigurationError naming the setting."""
     try:
         return MODELS[name]
     except KeyError:
         known = ", ".join(MODELS)
         raise ConfigurationError(
-            f"CARSTUDIO_MODEL={name!r} is not a supported model; choose one of {known}."
+            f"{setting}={name!r} is not a supported model; choose one of {known}."
         ) from None
+
+
+def requested_model(name: str, *, field: str = "image_model") -> ImageModel:
+    """The supported model a request asked for, or a 400 naming the ones there are."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        message = f"{name[:80]!r} is not a model Car Studio supports; choose one of " + (
+            ", ".join(MODELS) + "."
+        )
+        raise InvalidInput(message, [{"field": field, "message": message}]) from None

@@ -9,9 +9,8 @@ from fastapi.responses import FileResponse
 
 from carstudio import __version__
 from carstudio.generation import Studio
-from carstudio.spec import CarSpec
 from carstudio.web.daemon import in_daemon_thread
-from carstudio.web.schemas import CarImage, Health, errors
+from carstudio.web.schemas import CarImage, CarImageRequest, Health, errors
 
 router = APIRouter()
 
@@ -30,9 +29,15 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
     tags=["single"],
     responses=errors(400, 422, 429, 502, 504),
 )
-async def create_car_image(spec: CarSpec, studio: StudioDep) -> CarImage:
-    """Generate one car image now; the answer says where the image is served."""
-    image = await in_daemon_thread(lambda: studio.generate(spec))
+async def create_car_image(request: CarImageRequest, studio: StudioDep) -> CarImage:
+    """Generate one car image now; the answer says where the image is served.
+
+    `image_model` picks a model from the supported table; without it the server's setting
+    applies.
+    """
+    spec = request.car()
+    model = request.image_model
+    image = await in_daemon_thread(lambda: studio.generate(spec, model=model))
     return CarImage(
         id=image.id,
         image_url=f"/images/{image.id}/{image.path.name}",

@@ -17,6 +17,7 @@ from carstudio.web.schemas import (
     BatchStatusOut,
     FailedRow,
     IntakeReportOut,
+    SwitchModel,
     errors,
 )
 from carstudio.web.uploads import UPLOAD_SCHEMA, read_csv_upload
@@ -57,7 +58,11 @@ async def submit_batch(request: Request, response: Response, batches: Batches) -
     """Start a batch: 202 with the job id; 400 when the file or any row is not valid."""
     upload = await read_csv_upload(request)
     job_id = await run_in_threadpool(
-        batches.submit, upload.data, source_name=upload.filename, skip_invalid=upload.skip_invalid
+        batches.submit,
+        upload.data,
+        source_name=upload.filename,
+        skip_invalid=upload.skip_invalid,
+        model=upload.image_model,
     )
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url
@@ -97,6 +102,16 @@ def cancel_batch(job_id: str, batches: Batches) -> BatchStatusOut:
 def retry_failed_rows(job_id: str, batches: Batches) -> BatchStatusOut:
     """Run the failed rows again under the same row numbers and file names."""
     return BatchStatusOut.of(batches.retry_failed(job_id))
+
+
+@router.post(
+    "/api/batch/{job_id}/switch-model",
+    response_model=BatchStatusOut,
+    responses=errors(400, 404, 409, 410),
+)
+def switch_model(job_id: str, choice: SwitchModel, batches: Batches) -> BatchStatusOut:
+    """Run the rows a retired model stopped with another model; finished images stay."""
+    return BatchStatusOut.of(batches.switch_model(job_id, choice.model))
 
 
 @router.get("/api/batch/{job_id}/rows/{row}/image", response_class=FileResponse)

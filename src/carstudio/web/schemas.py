@@ -16,7 +16,7 @@ from carstudio.errors import Failure
 from carstudio.intake import HeaderStatus, IntakeReport
 from carstudio.jobs.service import JobStatus, RowStatus
 from carstudio.jobs.states import JobState, RowState
-from carstudio.spec import FIELDS
+from carstudio.spec import FIELDS, CarSpec
 
 
 class ApiModel(BaseModel):
@@ -228,6 +228,13 @@ class BatchStatusOut(ApiModel):
     provider: str
     concurrency: int
     stop_reason: str | None = Field(description="Why the batch stopped early, if it did.")
+    stop_kind: Failure | None = Field(description="The failure kind behind `stopReason`.")
+    replaced_model: str | None = Field(
+        description="The model the batch started with, when its rows moved to `model`."
+    )
+    switch_to: str | None = Field(
+        description="When a retired model stopped the batch: the model switch-model offers."
+    )
     failed_rows_url: str | None
     retryable: int = Field(description="Failed rows that retry-failed would run again.")
     rows: list[RowProgressOut]
@@ -253,6 +260,9 @@ class BatchStatusOut(ApiModel):
             provider=status.provider,
             concurrency=status.concurrency,
             stop_reason=status.fatal_error,
+            stop_kind=Failure(status.stop_failure) if status.stop_failure else None,
+            replaced_model=status.replaced_model,
+            switch_to=status.switch_to,
             failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
             retryable=status.retryable,
             rows=[RowProgressOut.of(row, base) for row in status.rows],
@@ -274,3 +284,21 @@ FailedRow = create_model(  # type: ignore[call-overload]
     __doc__="A row that produced no image: why, and its values from the CSV.",
     **{name: (str, Field(default="", alias=name)) for name in FIELDS},
 )
+
+
+class SwitchModel(ApiModel):
+    """The model to run a stopped batch's remaining rows with."""
+
+    model: str = Field(examples=["google/nano-banana-2"])
+
+
+class CarImageRequest(CarSpec):
+    """A car, and optionally the image model to draw it with (the server's setting if not).
+
+    Named `image_model` because `model` is the car's own model name ("Corolla").
+    """
+
+    image_model: str | None = Field(default=None, examples=["google/nano-banana-2"])
+
+    def car(self) -> CarSpec:
+        return CarSpec.model_validate(self.model_dump(exclude={"image_model"}))

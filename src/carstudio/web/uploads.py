@@ -26,6 +26,11 @@ UPLOAD_SCHEMA = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "skipInvalid": {"type": "string", "enum": ["true", "false"]},
+                        "imageModel": {
+                            "type": "string",
+                            "description": "A model from the supported table; default the "
+                            "server's setting.",
+                        },
                     },
                 }
             }
@@ -39,6 +44,7 @@ class CsvUpload:
     data: bytes
     filename: str
     skip_invalid: bool
+    image_model: str | None = None
 
 
 def _too_large() -> TooLarge:
@@ -74,6 +80,12 @@ async def read_csv_upload(request: Request) -> CsvUpload:
         if len(data) > MAX_BYTES:
             raise _too_large()
         skip = str(form.get("skipInvalid", "")).strip().lower() in _TRUE
-        return CsvUpload(data=data, filename=upload.filename or "", skip_invalid=skip)
+        model = form.get("imageModel")
+        return CsvUpload(
+            data=data,
+            filename=upload.filename or "",
+            skip_invalid=skip,
+            image_model=model.strip() or None if isinstance(model, str) else None,
+        )
     finally:
         await form.close()
