@@ -46,6 +46,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "provider": "preview",
             "poll_interval": 0.02,
             "lease_seconds": 5.0,
+            # The host name Starlette's in-process test client sends.
+            "allowed_hosts": ["testserver"],
         }
         if fake is not None:
             values |= {

@@ -85,7 +85,13 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
                 env.delenv(name)
         data_dir = tmp_path_factory.mktemp("fuzz") / "data"
         app = create_app(
-            Settings(_env_file=None, data_dir=data_dir, provider="preview", poll_interval=0.02)
+            Settings(
+                _env_file=None,
+                data_dir=data_dir,
+                provider="preview",
+                poll_interval=0.02,
+                allowed_hosts=["testserver"],
+            )
         )
         try:
             # schemathesis starts the app's lifespan (the batch workers) on first use and keeps

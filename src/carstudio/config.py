@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PUBLIC_REPLICATE_URL = "https://api.replicate.com"
 
@@ -54,6 +54,17 @@ class Settings(BaseSettings):
         description="CARSTUDIO_PROMPTS_FILE: an editable copy of the prompt templates (TOML).",
     )
     host: str = Field(default="127.0.0.1", description="CARSTUDIO_HOST.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CARSTUDIO_ALLOWED_HOSTS: comma-separated names people reach Car Studio by, "
+        "besides localhost, 127.0.0.1, ::1 and CARSTUDIO_HOST; '*' accepts any (behind a proxy "
+        "that checks them).",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="CARSTUDIO_API_DOCS: serve the interactive API docs at /docs and /redoc "
+        "(they load their scripts from a CDN); /openapi.json is always served.",
+    )
     port: int = Field(default=8000, ge=1, le=65535, description="CARSTUDIO_PORT.")
     http_timeout: float = Field(
         default=30.0, gt=0, description="CARSTUDIO_HTTP_TIMEOUT: seconds per request to Replicate."
@@ -99,6 +110,18 @@ class Settings(BaseSettings):
         default=None,
         description="CARSTUDIO_QUEUE_URL: huey storage; default a SQLite file in the data dir.",
     )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def hosts_answered(self) -> list[str]:
+        """Every Host header value Car Studio answers to."""
+        return ["localhost", "127.0.0.1", "::1", self.host, *self.allowed_hosts]
 
     @field_validator("replicate_base_url")
     @classmethod

@@ -68,6 +68,16 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         chromium.close()
 
 
+# Whatever the page's own Content Security Policy blocks (an inline style, a script from
+# elsewhere) is recorded, so a test fails instead of a feature silently missing.
+RECORD_POLICY_VIOLATIONS = """
+window.policyViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.policyViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
+});
+"""
+
+
 def _local_only(route: Route) -> None:
     # The page must work offline: anything that is not the app under test is refused.
     if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
@@ -81,15 +91,21 @@ def page(browser: Browser) -> Iterator[Page]:
     """A fresh page in its own context; uncaught script errors fail the test."""
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     context.route("**/*", _local_only)
+    context.add_init_script(RECORD_POLICY_VIOLATIONS)
     page = context.new_page()
     script_errors: list[str] = []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
+    violations: list[str] = []
     try:
         yield page
+        if not page.is_closed() and page.url.startswith("http"):
+            violations = page.evaluate("window.policyViolations || []")
     finally:
         context.close()
     if script_errors:
         pytest.fail("The page raised script errors: " + "; ".join(script_errors))
+    if violations:
+        pytest.fail("The page broke its Content Security Policy: " + "; ".join(violations))
 
 
 @pytest.fixture
@@ -99,7 +115,9 @@ def check_accessibility() -> CheckAccessibility:
 
     def check(page: Page, screen: str) -> None:
         if not page.evaluate("typeof window.axe === 'object'"):
-            page.add_script_tag(path=AXE)
+            # Evaluated by the browser's debugger protocol, which the page's Content Security
+            # Policy (no inline script) does not apply to; a <script> tag would be refused.
+            page.evaluate(AXE.read_text(encoding="utf-8"))
         violations = page.evaluate(RUN_AXE)
         if violations:
             lines = [

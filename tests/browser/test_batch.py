@@ -362,7 +362,7 @@ def test_a_reload_mid_batch_resumes_the_same_job(
     shoot(page, tmp_path / "batch-running.png")
 
     page.reload()
-    page.wait_for_function("window.statusesSeen && window.statusesSeen.length > 0")
+    page.wait_for_function("() => window.statusesSeen && window.statusesSeen.length > 0")
     status = page.evaluate("window.statusesSeen[0]")
     assert status["jobId"] == job_id
     assert status["state"] == "running" and status["percent"] < 100, status

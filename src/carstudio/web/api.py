@@ -11,6 +11,7 @@ from carstudio import __version__
 from carstudio.generation import Studio
 from carstudio.web.daemon import in_daemon_thread
 from carstudio.web.schemas import CarImage, CarImageRequest, Health, errors
+from carstudio.web.security import require_json
 
 router = APIRouter()
 
@@ -27,7 +28,8 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
     "/api/car-image",
     response_model=CarImage,
     tags=["single"],
-    responses=errors(400, 422, 429, 502, 504),
+    responses=errors(400, 415, 422, 429, 502, 504),
+    dependencies=[Depends(require_json)],
 )
 async def create_car_image(request: CarImageRequest, studio: StudioDep) -> CarImage:
     """Generate one car image now; the answer says where the image is served.
@@ -56,7 +58,8 @@ async def create_car_image(request: CarImageRequest, studio: StudioDep) -> CarIm
 @router.get("/images/{image_id}/{name}", tags=["single"], response_class=FileResponse)
 def single_image(image_id: str, name: str, studio: StudioDep) -> FileResponse:
     """A generated single image."""
-    return FileResponse(studio.single_image(image_id, name))
+    path = studio.single_image(image_id, name)
+    return FileResponse(path, filename=path.name, content_disposition_type="inline")
 
 
 @router.get("/healthz", tags=["meta"], response_model=Health)

@@ -15,6 +15,7 @@ from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
 from carstudio.web import api, batch_api, pages
 from carstudio.web.errors import document_error_answers, install_error_handlers
+from carstudio.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -41,6 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Operation ids are the route functions' names, so a generated client reads well.
         generate_unique_id_function=lambda route: route.name,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+    )
+    app.add_middleware(
+        SecurityMiddleware,
+        allowed_hosts=settings.hosts_answered,
+        # The docs pages start their CDN scripts inline; the page's policy would stop them.
+        open_paths=("/docs", "/redoc") if settings.api_docs else (),
     )
     app.state.settings = settings
     app.state.studio = studio

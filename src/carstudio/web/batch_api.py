@@ -20,6 +20,7 @@ from carstudio.web.schemas import (
     SwitchModel,
     errors,
 )
+from carstudio.web.security import require_json
 from carstudio.web.uploads import UPLOAD_SCHEMA, read_csv_upload
 
 router = APIRouter(tags=["batch"])
@@ -107,7 +108,8 @@ def retry_failed_rows(job_id: str, batches: Batches) -> BatchStatusOut:
 @router.post(
     "/api/batch/{job_id}/switch-model",
     response_model=BatchStatusOut,
-    responses=errors(400, 404, 409, 410),
+    responses=errors(400, 404, 409, 410, 415),
+    dependencies=[Depends(require_json)],
 )
 def switch_model(job_id: str, choice: SwitchModel, batches: Batches) -> BatchStatusOut:
     """Run the rows a retired model stopped with another model; finished images stay."""
@@ -116,12 +118,19 @@ def switch_model(job_id: str, choice: SwitchModel, batches: Batches) -> BatchSta
 
 @router.get("/api/batch/{job_id}/rows/{row}/image", response_class=FileResponse)
 def row_image(job_id: str, row: int, batches: Batches) -> FileResponse:
-    return FileResponse(batches.row_image(job_id, row))
+    path = batches.row_image(job_id, row)
+    return FileResponse(path, filename=path.name, content_disposition_type="inline")
 
 
 @router.get("/api/batch/{job_id}/rows/{row}/thumb", response_class=FileResponse)
 def row_thumbnail(job_id: str, row: int, batches: Batches) -> FileResponse:
-    return FileResponse(batches.row_image(job_id, row, thumbnail=True), media_type="image/jpeg")
+    path = batches.row_image(job_id, row, thumbnail=True)
+    return FileResponse(
+        path,
+        media_type="image/jpeg",
+        filename=f"row-{row}-thumbnail.jpg",
+        content_disposition_type="inline",
+    )
 
 
 @router.get("/downloads/{name}", response_class=FileResponse)

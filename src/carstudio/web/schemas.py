@@ -42,6 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "Not in this state."),
         (410, "Its files were removed after the retention period."),
         (413, "The upload is too large."),
+        (415, "The body is not JSON."),
         (422, "The image service refused this car (its safety filter, or an invalid input)."),
         (429, "The image service is rate limiting this account; try again in a minute."),
         (502, "The image service failed or refused the account; `error` says which."),
