@@ -110,6 +110,17 @@ class Settings(BaseSettings):
         default=None,
         description="CARSTUDIO_QUEUE_URL: huey storage; default a SQLite file in the data dir.",
     )
+    server_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CARSTUDIO_SERVER"),
+        description="CARSTUDIO_SERVER: the Car Studio that `generate` and `batch` run on "
+        "(e.g. http://studio.lan:8000) instead of in process; `--server` overrides.",
+    )
+    server_token: SecretStr | None = Field(
+        default=None,
+        description="CARSTUDIO_SERVER_TOKEN: the API token `generate` and `batch` send to "
+        "CARSTUDIO_SERVER as a bearer token when it requires sign-in.",
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
