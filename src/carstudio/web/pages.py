@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from carstudio import intake
 from carstudio.config import Settings
 from carstudio.errors import ConfigurationError
-from carstudio.providers.models import REPLACEMENT, get_model
+from carstudio.providers.models import MODELS, REPLACEMENT, get_model
 from carstudio.spec import FIELD_LABELS, FIELDS, FIRST_CAR_YEAR, CarSpec, latest_model_year
 
 BACKGROUNDS = (("white", "White studio"), ("hub", "Delivery hub"))
@@ -63,6 +63,15 @@ def car_fields() -> list[dict[str, str]]:
     ]
 
 
+def image_models() -> list[dict[str, Any]]:
+    """Every model a person can choose, in the table's order: so the page's selects and its
+    script's labels come from the models table, never from a list of their own."""
+    return [
+        {"name": model.name, "label": model.label, "retiring": model.retiring}
+        for model in MODELS.values()
+    ]
+
+
 def page_context(settings: Settings) -> dict[str, Any]:
     """What the page needs to know about this server's settings; never any secret."""
     try:
@@ -76,6 +85,8 @@ def page_context(settings: Settings) -> dict[str, Any]:
         "model_label": model_label,
         "retiring": retiring,
         "replacement_model": REPLACEMENT,
+        "replacement_label": MODELS[REPLACEMENT].label,
+        "image_models": image_models(),
         "concurrency": settings.concurrency,
         "max_rows": intake.MAX_ROWS,
         "max_upload_mb": intake.MAX_BYTES // (1024 * 1024),

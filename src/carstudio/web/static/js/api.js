@@ -98,9 +98,11 @@ export function postJSON(url, json, options = {}) {
 }
 
 /**
- * Ask for one car image.
+ * Ask for one car image; `image_model` (a name from the models table) picks the model, else
+ * the server's own.
  * @param {{make: string, model: string, body_style: string, trim: string,
- *          year: number|null, color: string, background: string, aspect_ratio: string}} spec
+ *          year: number|null, color: string, background: string, aspect_ratio: string,
+ *          image_model?: string}} spec
  * @returns {Promise<{id: string, imageUrl: string, prompt: string, model: string,
  *          elapsedMs: number, provider?: string, width?: number, height?: number,
  *          aspectRatio?: string, fileName?: string}>}

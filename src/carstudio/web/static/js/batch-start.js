@@ -1,14 +1,15 @@
-// <batch-start>: the Start Batch button, the "Skip invalid rows" choice, and the sentence
-// beside them saying why a batch can or cannot start yet. It decides whether the checked file
+// <batch-start>: the Start Batch button, the "Skip invalid rows" choice, the image model, and
+// the sentence beside them saying why a batch can or cannot start yet. It decides whether the checked file
 // can run; starting it is left to whoever listens. Its markup is the page's
 // <template id="batch-start-template">.
 //
-//   events:   "start-batch"  detail: {skipInvalid}   Start Batch was pressed
+//   events:   "start-batch"  detail: {skipInvalid, imageModel}   Start Batch was pressed
 //             "change"       (bubbling from the checkbox) the skip choice changed
 //   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked" | "submitting"
 //             reset()
 //   property: state  "empty" | "checking" | "refused" | "blocked" | "ready" | "submitting"
 //             skipInvalid  whether invalid rows are to be skipped (only when some are)
+//             imageModel   the model chosen for the batch
 
 import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
 import { plural } from "./format.js";
@@ -26,7 +27,9 @@ export class BatchStart extends HTMLElement {
     this._parts = partsOf(content);
     this.replaceChildren(content);
     this._parts.start.addEventListener("click", () => {
-      if (this._state === "ready") emit(this, "start-batch", { skipInvalid: this.skipInvalid });
+      if (this._state === "ready") {
+        emit(this, "start-batch", { skipInvalid: this.skipInvalid, imageModel: this.imageModel });
+      }
     });
     this.show("empty", null);
   }
@@ -39,18 +42,23 @@ export class BatchStart extends HTMLElement {
     return !this._parts.skip.hidden && this._parts.skipInvalid.checked;
   }
 
+  get imageModel() {
+    return this._parts.imageModel.value;
+  }
+
+  /** Forget the skip choice; the model stays as chosen, for the next file too. */
   reset() {
     this._parts.skipInvalid.checked = false;
   }
 
   /** Show where the file stands; a checked file becomes "ready" or "blocked". */
   show(phase, report) {
-    const { skip, skipInvalid, skipText, reason, start } = this._parts;
+    const { skip, skipInvalid, skipText, reason, start, imageModel } = this._parts;
     const valid = report ? Number(report.validCount) || 0 : 0;
     const invalid = report ? Number(report.invalidCount) || 0 : 0;
     const canSkip = (phase === "checked" || phase === "submitting") && invalid > 0 && valid > 0;
     skip.hidden = !canSkip;
-    skipInvalid.disabled = phase === "submitting";
+    skipInvalid.disabled = imageModel.disabled = phase === "submitting";
     skipText.textContent =
       valid === 1
         ? `Skip invalid rows (${invalid}) and make the valid one`

@@ -1,7 +1,7 @@
 // <batch-tab>: the Batch tab, wiring its parts together. A file taken by <csv-drop-zone> is
 // checked by the server (POST /api/car-batch/validate, which starts nothing) and its answer
 // shown by <intake-report>; <batch-start> says whether the file can run, and Start Batch sends
-// it (POST /api/car-batch, with skipInvalid when chosen); then <batch-progress> follows the
+// it (POST /api/car-batch, with skipInvalid when chosen and the imageModel); then <batch-progress> follows the
 // batch. The batch's id lives in the address (#batch/<id>), so a reload or a shared link shows
 // the same batch again. `?poll=<ms>` in the address sets how often progress is polled.
 //
@@ -144,12 +144,13 @@ export class BatchTab extends HTMLElement {
     this._render();
   }
 
-  async _submit({ skipInvalid }) {
+  async _submit({ skipInvalid, imageModel }) {
     if (this._start.state !== "ready") return;
     const file = this._file;
     const body = new FormData();
     body.append("file", file, file.name);
     if (skipInvalid) body.append("skipInvalid", "true");
+    if (imageModel) body.append("imageModel", imageModel);
     this._submitting = true;
     this._submitError = null;
     this._render();

@@ -5,13 +5,21 @@
 //   "generation-done"   detail: {spec, result}
 //   "generation-failed" detail: {spec, error}
 //
-// The events bubble, so whoever shows the result (an <image-card>) only listens.
+// The events bubble, so whoever shows the result (an <image-card>) only listens. `spec` is the
+// car alone; the chosen image model travels beside it as `image_model`.
 
 import { ApiError, createCarImage } from "./api.js";
 import { carFields, isCarField } from "./car-fields.js";
 import { fillAlert } from "./dom.js";
 
 const FIELD_SYNONYMS = { colour: "color", bodyStyle: "body_style", aspectRatio: "aspect_ratio" };
+// Form fields that are not part of the car, but whose problems still belong beside them.
+const REQUEST_FIELDS = ["image_model"];
+
+/** Whether `name` is a field of this form: a car field or one of REQUEST_FIELDS. */
+function isFormField(name) {
+  return isCarField(name) || REQUEST_FIELDS.includes(name);
+}
 
 /** The form field a server detail points at, or null. Accepts "year", "body.year", ["body","year"]. */
 function fieldOf(detail) {
@@ -21,7 +29,7 @@ function fieldOf(detail) {
   if (name == null) return null;
   name = String(name).split(".").pop();
   name = FIELD_SYNONYMS[name] || name;
-  return isCarField(name) ? name : null;
+  return isFormField(name) ? name : null;
 }
 
 function messageOf(detail) {
@@ -79,6 +87,12 @@ export class CarForm extends HTMLElement {
     };
   }
 
+  /** The image model chosen in the form, or "" for the server's own. */
+  get imageModel() {
+    const select = this._input("image_model");
+    return select ? select.value : "";
+  }
+
   /** Check the form; return problems as [{field, message}] (empty when it can be sent). */
   validate() {
     const problems = [];
@@ -121,7 +135,8 @@ export class CarForm extends HTMLElement {
     this._setBusy(true);
     this._emit("generation-start", { spec });
     try {
-      const result = await createCarImage(spec);
+      const imageModel = this.imageModel;
+      const result = await createCarImage(imageModel ? { ...spec, image_model: imageModel } : spec);
       this._emit("generation-done", { spec, result });
       return result;
     } catch (error) {
@@ -144,6 +159,7 @@ export class CarForm extends HTMLElement {
   clearErrors() {
     this._alert.replaceChildren();
     for (const { name } of carFields()) this._setFieldError(name, "");
+    for (const name of REQUEST_FIELDS) this._setFieldError(name, "");
   }
 
   _input(name) {
@@ -175,7 +191,7 @@ export class CarForm extends HTMLElement {
 
   _clearFieldFor(target) {
     const name = target && target.name;
-    if (!name || !isCarField(name)) return;
+    if (!name || !isFormField(name)) return;
     if (!target.hasAttribute("aria-invalid")) return;
     // Make and model are judged together: either one being filled fixes both.
     const group = name === "make" || name === "model" ? ["make", "model"] : [name];
