@@ -49,6 +49,7 @@ ICONS: dict[str, tuple[str, ...]] = {
     ),
     "stop": ("M12 3.5a8.5 8.5 0 1 0 0 17 8.5 8.5 0 0 0 0-17z", "M9.5 9.5h5v5h-5z"),
     "plus": ("M12 5v14", "M5 12h14"),
+    "forward": ("M5 12h14", "M13 6l6 6-6 6"),
 }
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

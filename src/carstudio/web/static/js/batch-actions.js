@@ -1,16 +1,19 @@
-// <batch-actions>: what can be done with one batch right now: download its ZIP, retry the
-// failed rows, cancel the rows that have not started, or start a new batch. Cancel and retry
-// are sent from here; a refusal is shown beside the buttons. Its markup is the page's
+// <batch-actions>: what can be done with one batch right now: run the rows a retired model
+// stopped with the model the server offers, download its ZIP, retry the failed rows, cancel
+// the rows that have not started, or start a new batch. Switch, cancel and retry are sent
+// from here; a refusal is shown beside the buttons. Its markup is the page's
 // <template id="batch-actions-template">.
 //
-//   events:  "batch-acted" detail: {jobId, action, status}  after a cancel or retry-failed was
-//                                   sent; status is the server's answer, null when it refused
+//   events:  "batch-acted" detail: {jobId, action, status}  after a switch-model, cancel or
+//                                   retry-failed was sent; status is the server's answer, null when it refused
 //            "batch-new"            the person asked to start another batch
 //   methods: show(status)  status: the answer of GET /api/batch/{id}; null while loading
 //            clear()
 
 import { ApiError, request } from "./api.js";
+import { modelToSwitchTo } from "./batch-words.js";
 import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
+import { modelLabel } from "./image-models.js";
 
 export class BatchActions extends HTMLElement {
   constructor() {
@@ -27,6 +30,10 @@ export class BatchActions extends HTMLElement {
     this.replaceChildren(content);
     this._parts.cancel.addEventListener("click", () => this._act("cancel"));
     this._parts.retry.addEventListener("click", () => this._act("retry-failed"));
+    this._parts.switch.addEventListener("click", () => {
+      const model = modelToSwitchTo(this._status);
+      if (model) this._act("switch-model", { model });
+    });
     this._parts.new.addEventListener("click", () => emit(this, "batch-new"));
     this.show(null);
   }
@@ -40,22 +47,31 @@ export class BatchActions extends HTMLElement {
     this._status = status;
     const ready = Boolean(status) && status.state === "ready";
     const running = Boolean(status) && status.state === "running";
-    const { zip, cancel, cancelHint, retry } = this._parts;
+    const { zip, cancel, cancelHint, retry, switch: switchButton } = this._parts;
+    const switchTo = modelToSwitchTo(status);
 
     zip.hidden = !(ready && status.zipUrl);
+    // Moving to the offered model is the next step then; the partial ZIP steps back beside it.
+    zip.classList.toggle("button--primary", !switchTo);
+    zip.classList.toggle("button--secondary", Boolean(switchTo));
     if (ready && status.zipUrl) {
       zip.href = status.zipUrl;
       zip.setAttribute("download", "");
     }
     cancel.hidden = cancelHint.hidden = !running;
     setBusy(cancel, this._busy === "cancel");
+    switchButton.hidden = !switchTo;
+    const switchLabel = switchTo ? `Run the remaining rows with ${modelLabel(switchTo)}` : null;
+    setBusy(switchButton, this._busy === "switch-model", switchLabel);
     // Rows that were never valid, or were cancelled, are not retried; the server counts the rest.
-    retry.hidden = !(ready && Number(status.retryable) > 0);
+    // Retrying a batch its model's retirement stopped would only ask that model again.
+    retry.hidden = !(ready && Number(status.retryable) > 0) || Boolean(switchTo);
     setBusy(retry, this._busy === "retry-failed");
     this._parts.new.hidden = !ready;
   }
 
-  async _act(action) {
+  /** POST the action for the batch shown; `json` is its body, if it takes one. */
+  async _act(action, json) {
     const jobId = this._status && this._status.jobId;
     if (this._busy || !jobId) return;
     this._busy = action;
@@ -63,7 +79,10 @@ export class BatchActions extends HTMLElement {
     this.show(this._status);
     let status = null;
     try {
-      status = await request(`/api/batch/${encodeURIComponent(jobId)}/${action}`, { method: "POST" });
+      status = await request(`/api/batch/${encodeURIComponent(jobId)}/${action}`, {
+        method: "POST",
+        json,
+      });
     } catch (error) {
       // Said only while the same batch is still shown.
       if (this._status && this._status.jobId === jobId) {

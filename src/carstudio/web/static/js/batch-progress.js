@@ -1,6 +1,6 @@
 // <batch-progress>: one batch while it runs and after it has finished. It polls
 // GET /api/batch/{id} every `poll-interval` ms until the batch is ready, and shows the title,
-// a progress bar, counts and time left, and hands the rest of each answer to its parts:
+// a progress bar, counts and time left, why it stopped and which model made it, and hands the rest of each answer to its parts:
 // <batch-actions> (ZIP, retry, cancel, new batch), <failed-rows> and <batch-rows>. Its markup
 // is the page's <template id="batch-progress-template">; titles are set as text.
 //
@@ -10,9 +10,10 @@
 //   methods:    refresh(), focusTitle()
 
 import { ApiError, getJSON } from "./api.js";
-import { announcement, badge, subtitle, timing } from "./batch-words.js";
+import { announcement, badge, modelNote, subtitle, timing } from "./batch-words.js";
 import { cloneTemplate, emit, partsOf } from "./dom.js";
 import { plural } from "./format.js";
+import { modelLabel } from "./image-models.js";
 import "./batch-actions.js";
 import "./batch-rows.js";
 import "./failed-rows.js";
@@ -129,17 +130,22 @@ export class BatchProgress extends HTMLElement {
 
   // -- internals -----------------------------------------------------------------------------
 
-  /** After a cancel or retry: say so, show the answer, and read the status again. */
+  /** After a switch, cancel or retry: say so, show the answer, and read the status again. */
   _acted({ jobId, action, status }) {
     if (jobId !== this.jobId) return;
     if (status) {
-      if (action === "retry-failed") this._milestones.clear();
-      this._announce(
-        action === "cancel"
-          ? "Cancelling the rows that have not started; finished images are kept."
-          : "Retrying the failed rows.",
-      );
+      if (action !== "cancel") this._milestones.clear();
+      const kept = "finished images are kept.";
+      const said = {
+        cancel: `Cancelling the rows that have not started; ${kept}`,
+        "retry-failed": "Retrying the failed rows.",
+        "switch-model": `Running the remaining rows with ${modelLabel(status.model)}; ${kept}`,
+      };
+      this._announce(said[action] || "");
       this._render(status);
+      // The pressed button is hidden once the batch runs again; keep the keyboard in the batch.
+      const active = document.activeElement;
+      if (!active || active === document.body || active.offsetParent === null) this.focusTitle();
     }
     this.refresh();
   }
@@ -182,8 +188,8 @@ export class BatchProgress extends HTMLElement {
     p.rows.clear();
     p.failedPanel.clear();
     p.actions.clear();
-    for (const node of [p.live, p.subtitle]) node.textContent = "";
-    p.connection.hidden = p.gone.hidden = p.badge.hidden = true;
+    for (const node of [p.live, p.subtitle, p.modelNote]) node.textContent = "";
+    p.connection.hidden = p.gone.hidden = p.badge.hidden = p.modelNote.hidden = true;
     p.main.hidden = false;
     this.dataset.state = "loading";
     p.title.textContent = "Loading the batch…";
@@ -250,6 +256,9 @@ export class BatchProgress extends HTMLElement {
 
     p.batchError.hidden = !status.stopReason;
     p.batchError.textContent = status.stopReason ? `The batch stopped: ${status.stopReason}` : "";
+    const moved = modelNote(status);
+    p.modelNote.hidden = !moved;
+    if (p.modelNote.textContent !== moved) p.modelNote.textContent = moved;
 
     p.rows.show(Array.isArray(status.rows) ? status.rows : []);
     p.failedPanel.show(status);

@@ -2,14 +2,18 @@
 // and announces.
 
 import { durationInWords, plural, timeLeftInWords } from "./format.js";
+import { modelLabel } from "./image-models.js";
 
 const MILESTONES = [25, 50, 75];
 
-/** "cars.csv · Batch 1a2b3c4d · started 14:05" */
+/** "cars.csv · Batch 1a2b3c4d · Imagen 3 · started 14:05" */
 export function subtitle(status) {
   const parts = [];
   if (status.source) parts.push(status.source);
   if (status.jobId) parts.push(`Batch ${String(status.jobId).slice(0, 8)}`);
+  // The preview draws placeholders whatever model was asked for; it names no model.
+  if (status.provider === "preview") parts.push("Preview placeholders");
+  else if (status.model) parts.push(modelLabel(status.model));
   if (status.createdAt) {
     const started = new Date(Number(status.createdAt) * 1000);
     parts.push(`started ${started.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
@@ -55,4 +59,17 @@ export function announcement(previous, status, milestones) {
   for (const mark of MILESTONES) if (status.percent >= mark) milestones.add(mark);
   if (!reached.length) return "";
   return `Batch ${reached[reached.length - 1]}% done: ${finished} of ${total} finished.`;
+}
+
+/** The note on a batch whose rows moved off a model Replicate no longer has, or "". */
+export function modelNote(status) {
+  if (!status.replacedModel) return "";
+  const made = status.state === "ready" ? "were made" : "are being made";
+  return `${modelLabel(status.replacedModel)} is no longer available at Replicate; the remaining rows ${made} with ${modelLabel(status.model)}.`;
+}
+
+/** The model a batch stopped by a retired model can move to, or "" when none is offered. */
+export function modelToSwitchTo(status) {
+  const stopped = status && status.state === "ready" && status.stopKind === "model_unavailable";
+  return stopped && status.switchTo ? String(status.switchTo) : "";
 }
