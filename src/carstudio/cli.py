@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -14,6 +14,9 @@ from carstudio.config import Settings
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
 from carstudio.providers.models import MODELS
 from carstudio.spec import AspectRatio, Background, CarSpec
+
+if TYPE_CHECKING:
+    from carstudio.remote import RemoteStudio
 
 app = typer.Typer(
     help="Car Studio: photographic car images, one at a time or fifty from a CSV.",
@@ -35,6 +38,15 @@ ReplicateModelOption = Annotated[
     str | None,
     typer.Option(
         help="The image model for this run: " + ", ".join(MODELS) + " (default CARSTUDIO_MODEL).",
+        show_default=False,
+    ),
+]
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on the Car Studio at this address (e.g. http://studio.lan:8000) through its "
+        "HTTP API instead of here (default CARSTUDIO_SERVER; '' runs here).",
         show_default=False,
     ),
 ]
@@ -156,6 +168,7 @@ def generate(
         Path, typer.Option("-o", "--output", help="Where to write the image.")
     ] = Path("car.png"),
     replicate_model: ReplicateModelOption = None,
+    server: ServerOption = None,
 ) -> None:
     """Generate one car image and write it to a file."""
     from carstudio.generation import Studio
@@ -176,23 +189,46 @@ def generate(
     except ValidationError as exc:
         fail(_first_error(exc), EXIT_BAD_INPUT)
     settings = load_settings()
+    server = settings.server_url if server is None else server
     try:
-        studio = Studio(settings)
-        try:
-            image = studio.generate(spec, model=replicate_model)
-        finally:
-            studio.close()
+        if server:
+            with _remote(settings, server) as remote:
+                answer = remote.generate(spec, model=replicate_model)
+                output = _image_file(output, Path(answer.file_name).suffix)
+                remote.download(answer.image_url, output, media_type="image/")
+            made = _made(output, answer.width, answer.height, answer.model, answer.elapsed_ms)
+        else:
+            studio = Studio(settings)
+            try:
+                image = studio.generate(spec, model=replicate_model)
+            finally:
+                studio.close()
+            output = _image_file(output, image.path.suffix)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image.path, output)
+            made = _made(output, image.width, image.height, image.model, image.elapsed_ms)
     except GenerationError as exc:
         fail(exc.message)
     except CarStudioError as exc:
         fail(exc.message, EXIT_BAD_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILED)
-    if output.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
-        output = output.with_name(output.name + image.path.suffix)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(image.path, output)
-    typer.echo(
-        f"{output} ({image.width}x{image.height}, {image.model}, {image.elapsed_ms / 1000:.1f} s)"
-    )
+    typer.echo(made)
+
+
+def _made(output: Path, width: int, height: int, model: str, elapsed_ms: int) -> str:
+    return f"{output} ({width}x{height}, {model}, {elapsed_ms / 1000:.1f} s)"
+
+
+def _image_file(output: Path, suffix: str) -> Path:
+    """`output`, with the image's own suffix added when it does not name an image type."""
+    if output.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
+        return output
+    return output.with_name(output.name + suffix)
+
+
+def _remote(settings: Settings, server: str) -> RemoteStudio:
+    from carstudio.remote import RemoteStudio
+
+    return RemoteStudio(server, token=settings.server_token)
 
 
 @app.command()
@@ -205,27 +241,41 @@ def batch(
         bool, typer.Option(help="Run the valid rows and report the invalid ones as failed.")
     ] = False,
     replicate_model: ReplicateModelOption = None,
+    server: ServerOption = None,
 ) -> None:
-    """Run a CSV batch here, with a progress bar; writes a ZIP of images and failed_rows.json.
+    """Run a CSV batch here or on a server, with a progress bar; writes a ZIP of images and
+    failed_rows.json.
 
     Exit status: 0 every row done, 1 some rows failed, 2 bad input.
     """
-    from carstudio.batch_runner import run_batch
+    from carstudio.batch_runner import run_batch, run_remote_batch
 
     try:
         data = csv_file.read_bytes()
     except OSError as exc:
         fail(f"cannot read {csv_file}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     settings = load_settings()
+    server = settings.server_url if server is None else server
     try:
-        code = run_batch(
-            settings,
-            data,
-            source_name=csv_file.name,
-            output=output,
-            skip_invalid=skip_invalid,
-            model=replicate_model,
-        )
+        if server:
+            with _remote(settings, server) as remote:
+                code = run_remote_batch(
+                    remote,
+                    data,
+                    source_name=csv_file.name,
+                    output=output,
+                    skip_invalid=skip_invalid,
+                    model=replicate_model,
+                )
+        else:
+            code = run_batch(
+                settings,
+                data,
+                source_name=csv_file.name,
+                output=output,
+                skip_invalid=skip_invalid,
+                model=replicate_model,
+            )
     except InvalidInput as exc:
         details = "; ".join(
             f"row {d['row']} {d.get('column') or ''}: {d['message']}".replace("  ", " ")
