@@ -66,6 +66,7 @@ OPERATIONS = [
     ("GET", "/api/batch/{job_id}/rows/{row}/thumb"),
     ("GET", "/downloads/{name}"),
     ("GET", "/api/csv-template"),
+    ("GET", "/api/batches"),
 ]
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
+from carstudio import cli_accounts
 from carstudio.config import Settings
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
 from carstudio.providers.models import MODELS
@@ -24,6 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cli_accounts.users, name="users")
+app.add_typer(cli_accounts.tokens, name="tokens")
 
 PeriodicOption = Annotated[
     bool | None,

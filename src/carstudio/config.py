@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -59,6 +60,21 @@ class Settings(BaseSettings):
         description="CARSTUDIO_ALLOWED_HOSTS: comma-separated names people reach Car Studio by, "
         "besides localhost, 127.0.0.1, ::1 and CARSTUDIO_HOST; '*' accepts any (behind a proxy "
         "that checks them).",
+    )
+    auth: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="CARSTUDIO_AUTH: sign-in; auto requires it unless Car Studio listens on a "
+        "loopback address only.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="CARSTUDIO_SECRET_KEY: signs sign-in cookies; by default a random key kept "
+        "in the data directory (shared by every process that uses it).",
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="CARSTUDIO_SECURE_COOKIES: send the sign-in cookie over HTTPS only (set it "
+        "behind a TLS proxy).",
     )
     api_docs: bool = Field(
         default=False,
@@ -130,6 +146,13 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def sign_in_required(self) -> bool:
+        """auto: required unless every address Car Studio listens on is this machine's own."""
+        if self.auth == "auto":
+            return not _is_loopback(self.host)
+        return self.auth == "required"
+
+    @property
     def hosts_answered(self) -> list[str]:
         """Every Host header value Car Studio answers to."""
         return ["localhost", "127.0.0.1", "::1", self.host, *self.allowed_hosts]
@@ -165,6 +188,15 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.images_dir, self.downloads_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,18 @@ class Conflict(CarStudioError):
     """The action does not fit the current state (e.g. retrying a running batch)."""
 
 
+class NotSignedIn(CarStudioError):
+    """Sign-in is required and the request carries no valid session or API token."""
+
+
+class TooManyAttempts(CarStudioError):
+    """Too many failed sign-ins for this name from this address; wait `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ConfigurationError(CarStudioError):
     """The operator's settings cannot work; the message names the setting."""
 

@@ -15,7 +15,9 @@ from typing import NamedTuple
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from carstudio.jobs.models import Base
+from carstudio.accounts import models as _accounts  # noqa: F401 - registers its tables
+from carstudio.db import Base
+from carstudio.jobs import models as _jobs  # noqa: F401 - registers its tables
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,10 @@ def _columns(conn: Connection, table: str) -> set[str]:
 
 def create_tables(conn: Connection) -> None:
     Base.metadata.create_all(conn)
+
+
+def _create(conn: Connection, *tables: str) -> None:
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables[name] for name in tables])
 
 
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
@@ -70,11 +76,18 @@ def add_model_switch_columns(conn: Connection) -> None:
     _add_column(conn, "rows", "model", "VARCHAR(64)")
 
 
+def add_accounts_and_owners(conn: Connection) -> None:
+    """Users, their API tokens and sign-in failures; who owns each batch and single image."""
+    _create(conn, "users", "api_tokens", "sign_in_failures", "single_images")
+    _add_column(conn, "jobs", "owner_id", "INTEGER")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
     Migration("drop_unread_columns", drop_unread_columns),
     Migration("add_model_switch_columns", add_model_switch_columns),
+    Migration("add_accounts_and_owners", add_accounts_and_owners),
 )
 
 

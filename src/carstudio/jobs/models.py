@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from carstudio.db import Base
 from carstudio.jobs.states import JobState, RowState
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Job(Base):
@@ -31,6 +28,8 @@ class Job(Base):
     """The failure kind behind `fatal_error`."""
     replaced_model: Mapped[str | None] = mapped_column(String(64), default=None)
     """The model the batch started with, when its rows moved to `model` after it was retired."""
+    owner_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    """The user who started the batch; None when sign-in was off."""
     zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
     archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
 
@@ -73,3 +72,13 @@ class RowProgress(NamedTuple):
     error: str | None
     failure: str | None
     seconds: float | None
+
+
+class SingleImage(Base):
+    """Who asked for a single image, so only they (or an admin) can fetch it."""
+
+    __tablename__ = "single_images"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    created_at: Mapped[float] = mapped_column(Float)

@@ -19,6 +19,7 @@ from typing import Any
 
 from PIL import Image
 
+from carstudio.accounts.viewer import ANYONE, Viewer
 from carstudio.config import Settings
 from carstudio.errors import NOT_RETRIED, Conflict, Expired, Failure, InvalidInput, NotFound
 from carstudio.generation import Studio
@@ -76,6 +77,7 @@ class JobStatus:
     provider: str
     concurrency: int
     fatal_error: str | None
+    owner_id: int | None = None
     stop_failure: str | None = None
     replaced_model: str | None = None
     switch_to: str | None = None
@@ -94,6 +96,21 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.state == JobState.READY.value
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """A batch in a list of recent ones."""
+
+    id: str
+    state: str
+    created_at: float
+    finished_at: float | None
+    source_name: str
+    model: str
+    total: int
+    done: int
+    failed: int
 
 
 class StatusCache:
@@ -239,6 +256,7 @@ class BatchService:
         source_name: str = "",
         skip_invalid: bool = False,
         model: str | None = None,
+        owner: Viewer = ANYONE,
     ) -> str:
         """Check the file, persist the job and its rows, and queue one task per valid row.
 
@@ -292,6 +310,7 @@ class BatchService:
             source_name=Path(source_name).name[:255],
             provider=provider.name,
             model=provider.model,
+            owner_id=owner.owner_id,
         )
         self.store.add_job(job, rows)
         for row in rows:
@@ -301,12 +320,14 @@ class BatchService:
 
     # -- watching ---------------------------------------------------------------------------------
 
-    def job(self, job_id: str) -> Job:
-        return self._check(self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None)
+    def job(self, job_id: str, viewer: Viewer = ANYONE) -> Job:
+        """The job, if `viewer` may see it; another user's batch is as unknown as no batch."""
+        job = self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None
+        return self._check(job, viewer)
 
-    def _check(self, job: Job | None) -> Job:
+    def _check(self, job: Job | None, viewer: Viewer) -> Job:
         """The job, or the error a person should read about it."""
-        if job is None:
+        if job is None or not viewer.sees(job.owner_id):
             raise NotFound("There is no batch with that id.")
         if job.state == JobState.EXPIRED.value:
             raise Expired(
@@ -315,13 +336,15 @@ class BatchService:
             )
         return job
 
-    def status(self, job_id: str) -> JobStatus:
+    def status(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus:
         """A job's progress; answers are reused for a moment, as many pages may be polling."""
         cached = self._status_cache.get(job_id)
         if cached is not None:
+            if not viewer.sees(cached.owner_id):
+                raise NotFound("There is no batch with that id.")
             return cached
         job, rows = self.store.progress(job_id) if len(job_id) == _JOB_ID_LENGTH else (None, [])
-        status = self._status(self._check(job), rows)
+        status = self._status(self._check(job, viewer), rows)
         self._status_cache.put(job_id, status)
         return status
 
@@ -350,6 +373,7 @@ class BatchService:
             provider=job.provider,
             concurrency=self.settings.concurrency,
             fatal_error=job.fatal_error,
+            owner_id=job.owner_id,
             stop_failure=job.stop_failure,
             replaced_model=job.replaced_model,
             switch_to=self._switch_to(job),
@@ -367,6 +391,31 @@ class BatchService:
             ),
         )
 
+    def recent(
+        self, viewer: Viewer = ANYONE, *, limit: int = 20, before: float | None = None
+    ) -> list[JobSummary]:
+        """The viewer's batches, newest first (an admin's, or anyone's with sign-in off: all);
+        `before` (a `created_at`) pages further back."""
+        everyone = viewer.user_id is None or viewer.admin
+        found = self.store.recent_jobs(
+            owner_id=viewer.user_id, everyone=everyone, limit=limit, before=before
+        )
+        return [
+            JobSummary(
+                id=job.id,
+                state=job.state,
+                created_at=job.created_at,
+                finished_at=job.finished_at,
+                source_name=job.source_name,
+                model=job.model,
+                total=sum(counts.values()),
+                done=counts.get(RowState.DONE.value, 0),
+                failed=counts.get(RowState.FAILED.value, 0)
+                + counts.get(RowState.CANCELED.value, 0),
+            )
+            for job, counts in found
+        ]
+
     def _switch_to(self, job: Job) -> str | None:
         if job.stop_failure != Failure.MODEL_UNAVAILABLE or job.provider == "preview":
             return None
@@ -383,12 +432,12 @@ class BatchService:
         rounds = math.ceil(remaining / self.settings.concurrency)
         return round(rounds * sum(times) / len(times), 1)
 
-    def failed_rows(self, job_id: str) -> list[dict[str, Any]]:
-        self.job(job_id)
+    def failed_rows(self, job_id: str, viewer: Viewer = ANYONE) -> list[dict[str, Any]]:
+        self.job(job_id, viewer)
         return archive.failed_rows(self.store.rows(job_id))
 
-    def zip_path(self, job_id: str) -> Path:
-        job = self.job(job_id)
+    def zip_path(self, job_id: str, viewer: Viewer = ANYONE) -> Path:
+        job = self.job(job_id, viewer)
         path = self.settings.downloads_dir / f"{job.id}.zip"
         if job.state != JobState.READY.value or not path.is_file():
             raise NotFound(
@@ -396,9 +445,11 @@ class BatchService:
             )
         return path
 
-    def row_image(self, job_id: str, row_number: int, *, thumbnail: bool = False) -> Path:
+    def row_image(
+        self, job_id: str, row_number: int, *, thumbnail: bool = False, viewer: Viewer = ANYONE
+    ) -> Path:
         """A finished row's image (or a small JPEG of it, made on first request)."""
-        job = self.job(job_id)
+        job = self.job(job_id, viewer)
         row = next((r for r in self.store.rows(job.id) if r.row == row_number), None)
         if row is None or row.state != RowState.DONE.value or not row.image_name:
             raise NotFound(f"Row {row_number} has no image.")
@@ -412,9 +463,9 @@ class BatchService:
 
     # -- changing a job ---------------------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> JobStatus:
+    def cancel(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus:
         """Stop rows that have not started; images already made (or paid for) are kept."""
-        job = self.job(job_id)
+        job = self.job(job_id, viewer)
         if job.state != JobState.RUNNING.value:
             raise Conflict("This batch has already finished; there is nothing to cancel.")
         self.store.set_job(job.id, canceled=True)
@@ -423,11 +474,11 @@ class BatchService:
         )
         self.finish_if_complete(job.id)
         self._status_cache.forget(job.id)
-        return self.status(job.id)
+        return self.status(job.id, viewer)
 
-    def retry_failed(self, job_id: str) -> JobStatus:
+    def retry_failed(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus:
         """Run the failed rows again under the same row numbers and names, then rebuild the ZIP."""
-        job = self.job(job_id)
+        job = self.job(job_id, viewer)
         if job.state != JobState.READY.value:
             raise Conflict("This batch is still running; retry failed rows once it has finished.")
         row_ids = self.store.reset_failed(job.id)
@@ -436,11 +487,11 @@ class BatchService:
         for row_id in row_ids:
             self._row_task(row_id)
         self._status_cache.forget(job.id)
-        return self.status(job.id)
+        return self.status(job.id, viewer)
 
-    def switch_model(self, job_id: str, model: str) -> JobStatus:
+    def switch_model(self, job_id: str, model: str, viewer: Viewer = ANYONE) -> JobStatus:
         """Run the rows a retired model stopped again with `model`; finished images stay."""
-        job = self.job(job_id)
+        job = self.job(job_id, viewer)
         chosen = requested_model(model, field="model")
         if job.state != JobState.READY.value or job.stop_failure != Failure.MODEL_UNAVAILABLE:
             raise Conflict(
@@ -456,7 +507,7 @@ class BatchService:
         for row_id in row_ids:
             self._row_task(row_id)
         self._status_cache.forget(job.id)
-        return self.status(job.id)
+        return self.status(job.id, viewer)
 
     def finish_if_complete(self, job_id: str) -> None:
         """Build the ZIP once every row is terminal; exactly one caller gets to do it."""

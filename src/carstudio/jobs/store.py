@@ -105,6 +105,27 @@ class Store:
             ).all()
         return job, [RowProgress(*row) for row in rows]
 
+    def recent_jobs(
+        self, *, owner_id: int | None, everyone: bool, limit: int, before: float | None
+    ) -> list[tuple[Job, dict[str, int]]]:
+        """Jobs newest first (`owner_id`'s, or `everyone`'s), each with its rows per state."""
+        with self.session() as s:
+            query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
+            if not everyone:
+                query = query.where(Job.owner_id == owner_id)
+            if before is not None:
+                query = query.where(Job.created_at < before)
+            jobs = list(s.scalars(query))
+            counts: dict[str, dict[str, int]] = {job.id: {} for job in jobs}
+            if jobs:
+                for job_id, state, count in s.execute(
+                    select(Row.job_id, Row.state, func.count())
+                    .where(Row.job_id.in_(list(counts)))
+                    .group_by(Row.job_id, Row.state)
+                ):
+                    counts[job_id][state] = count
+            return [(job, counts[job.id]) for job in jobs]
+
     def set_job(self, job_id: str, **fields: Any) -> None:
         with self.session() as s:
             s.execute(update(Job).where(Job.id == job_id).values(**fields))

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from carstudio import __version__
+from carstudio.errors import NotFound
 from carstudio.generation import Studio
+from carstudio.web.auth import AccountsDep, CurrentViewer
 from carstudio.web.daemon import in_daemon_thread
 from carstudio.web.schemas import CarImage, CarImageRequest, Health, errors
 from carstudio.web.security import require_json
@@ -31,7 +33,9 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
     responses=errors(400, 415, 422, 429, 502, 504),
     dependencies=[Depends(require_json)],
 )
-async def create_car_image(request: CarImageRequest, studio: StudioDep) -> CarImage:
+async def create_car_image(
+    request: CarImageRequest, studio: StudioDep, accounts: AccountsDep, viewer: CurrentViewer
+) -> CarImage:
     """Generate one car image now; the answer says where the image is served.
 
     `image_model` picks a model from the supported table; without it the server's setting
@@ -40,6 +44,7 @@ async def create_car_image(request: CarImageRequest, studio: StudioDep) -> CarIm
     spec = request.car()
     model = request.image_model
     image = await in_daemon_thread(lambda: studio.generate(spec, model=model))
+    accounts.claim_image(image.id, viewer)
     return CarImage(
         id=image.id,
         image_url=f"/images/{image.id}/{image.path.name}",
@@ -56,8 +61,12 @@ async def create_car_image(request: CarImageRequest, studio: StudioDep) -> CarIm
 
 
 @router.get("/images/{image_id}/{name}", tags=["single"], response_class=FileResponse)
-def single_image(image_id: str, name: str, studio: StudioDep) -> FileResponse:
-    """A generated single image."""
+def single_image(
+    image_id: str, name: str, studio: StudioDep, accounts: AccountsDep, viewer: CurrentViewer
+) -> FileResponse:
+    """A generated single image, to the person who asked for it (or an admin)."""
+    if not accounts.may_see_image(image_id, viewer):
+        raise NotFound("There is no such image; images are kept for a few hours.")
     path = studio.single_image(image_id, name)
     return FileResponse(path, filename=path.name, content_disposition_type="inline")
 

@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from carstudio import __version__
+from carstudio.accounts.service import Accounts
 from carstudio.config import Settings, get_settings
+from carstudio.errors import ConfigurationError
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
-from carstudio.web import api, batch_api, pages
+from carstudio.web import api, auth, batch_api, pages
+from carstudio.web.auth import current_viewer, install_sessions
 from carstudio.web.errors import document_error_answers, install_error_handlers
 from carstudio.web.security import SecurityMiddleware
 
@@ -25,6 +28,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     studio = Studio(settings)
     batches = BatchService(settings, studio)
+    accounts = Accounts(batches.store)
+    if settings.sign_in_required and not accounts.has_users():
+        batches.store.close()
+        studio.close()
+        raise ConfigurationError(
+            f"Sign-in is required (CARSTUDIO_AUTH={settings.auth}, listening on "
+            f"{settings.host}) but there are no users yet; create one with "
+            "`carstudio users add NAME --admin`, or set CARSTUDIO_AUTH=off on a trusted network."
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.api_docs else None,
         redoc_url="/redoc" if settings.api_docs else None,
     )
+    install_sessions(app, settings)
     app.add_middleware(
         SecurityMiddleware,
         allowed_hosts=settings.hosts_answered,
@@ -54,10 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.studio = studio
     app.state.batches = batches
+    app.state.accounts = accounts
     install_error_handlers(app)
     document_error_answers(app)
     app.include_router(api.router)
-    app.include_router(batch_api.router)
+    # Every batch route needs a viewer, so none can be added that forgets to ask.
+    app.include_router(batch_api.router, dependencies=[Depends(current_viewer)])
     app.include_router(pages.router)
+    app.include_router(auth.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from carstudio.errors import NotFound
 from carstudio.intake import template_csv
 from carstudio.jobs.service import BatchService
+from carstudio.web.auth import CurrentViewer
 from carstudio.web.schemas import (
     BatchAccepted,
+    BatchList,
     BatchStatusOut,
     FailedRow,
     IntakeReportOut,
@@ -55,7 +57,9 @@ async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     response_model=BatchAccepted,
     responses=errors(400, 413),
 )
-async def submit_batch(request: Request, response: Response, batches: Batches) -> BatchAccepted:
+async def submit_batch(
+    request: Request, response: Response, batches: Batches, viewer: CurrentViewer
+) -> BatchAccepted:
     """Start a batch: 202 with the job id; 400 when the file or any row is not valid."""
     upload = await read_csv_upload(request)
     job_id = await run_in_threadpool(
@@ -64,16 +68,29 @@ async def submit_batch(request: Request, response: Response, batches: Batches) -
         source_name=upload.filename,
         skip_invalid=upload.skip_invalid,
         model=upload.image_model,
+        owner=viewer,
     )
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url
     return BatchAccepted(job_id=job_id, status_url=status_url)
 
 
+@router.get("/api/batches", response_model=BatchList)
+def recent_batches(
+    batches: Batches,
+    viewer: CurrentViewer,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[float | None, Query(description="`createdAt` of the last one seen.")] = None,
+) -> BatchList:
+    """The caller's batches, newest first; `next` pages further back."""
+    found = batches.recent(viewer, limit=limit, before=before)
+    return BatchList.of(found, limit=limit)
+
+
 @router.get("/api/batch/{job_id}", response_model=BatchStatusOut, responses=errors(404, 410))
-def batch_status(job_id: str, batches: Batches) -> BatchStatusOut:
+def batch_status(job_id: str, batches: Batches, viewer: CurrentViewer) -> BatchStatusOut:
     """Progress of a batch; `zipUrl` is null until the ZIP is ready."""
-    return BatchStatusOut.of(batches.status(job_id))
+    return BatchStatusOut.of(batches.status(job_id, viewer))
 
 
 @router.get(
@@ -81,18 +98,20 @@ def batch_status(job_id: str, batches: Batches) -> BatchStatusOut:
     response_model=list[FailedRow],
     responses=errors(404, 410),
 )
-def batch_failed_rows(job_id: str, response: Response, batches: Batches) -> list[Any]:
+def batch_failed_rows(
+    job_id: str, response: Response, batches: Batches, viewer: CurrentViewer
+) -> list[Any]:
     """Every row that produced no image, with its reason."""
     response.headers["Content-Disposition"] = 'inline; filename="failed_rows.json"'
-    return [FailedRow.model_validate(entry) for entry in batches.failed_rows(job_id)]
+    return [FailedRow.model_validate(entry) for entry in batches.failed_rows(job_id, viewer)]
 
 
 @router.post(
     "/api/batch/{job_id}/cancel", response_model=BatchStatusOut, responses=errors(404, 409, 410)
 )
-def cancel_batch(job_id: str, batches: Batches) -> BatchStatusOut:
+def cancel_batch(job_id: str, batches: Batches, viewer: CurrentViewer) -> BatchStatusOut:
     """Stop rows that have not started; finished images stay and still make a ZIP."""
-    return BatchStatusOut.of(batches.cancel(job_id))
+    return BatchStatusOut.of(batches.cancel(job_id, viewer))
 
 
 @router.post(
@@ -100,9 +119,9 @@ def cancel_batch(job_id: str, batches: Batches) -> BatchStatusOut:
     response_model=BatchStatusOut,
     responses=errors(404, 409, 410),
 )
-def retry_failed_rows(job_id: str, batches: Batches) -> BatchStatusOut:
+def retry_failed_rows(job_id: str, batches: Batches, viewer: CurrentViewer) -> BatchStatusOut:
     """Run the failed rows again under the same row numbers and file names."""
-    return BatchStatusOut.of(batches.retry_failed(job_id))
+    return BatchStatusOut.of(batches.retry_failed(job_id, viewer))
 
 
 @router.post(
@@ -111,20 +130,22 @@ def retry_failed_rows(job_id: str, batches: Batches) -> BatchStatusOut:
     responses=errors(400, 404, 409, 410, 415),
     dependencies=[Depends(require_json)],
 )
-def switch_model(job_id: str, choice: SwitchModel, batches: Batches) -> BatchStatusOut:
+def switch_model(
+    job_id: str, choice: SwitchModel, batches: Batches, viewer: CurrentViewer
+) -> BatchStatusOut:
     """Run the rows a retired model stopped with another model; finished images stay."""
-    return BatchStatusOut.of(batches.switch_model(job_id, choice.model))
+    return BatchStatusOut.of(batches.switch_model(job_id, choice.model, viewer))
 
 
 @router.get("/api/batch/{job_id}/rows/{row}/image", response_class=FileResponse)
-def row_image(job_id: str, row: int, batches: Batches) -> FileResponse:
-    path = batches.row_image(job_id, row)
+def row_image(job_id: str, row: int, batches: Batches, viewer: CurrentViewer) -> FileResponse:
+    path = batches.row_image(job_id, row, viewer=viewer)
     return FileResponse(path, filename=path.name, content_disposition_type="inline")
 
 
 @router.get("/api/batch/{job_id}/rows/{row}/thumb", response_class=FileResponse)
-def row_thumbnail(job_id: str, row: int, batches: Batches) -> FileResponse:
-    path = batches.row_image(job_id, row, thumbnail=True)
+def row_thumbnail(job_id: str, row: int, batches: Batches, viewer: CurrentViewer) -> FileResponse:
+    path = batches.row_image(job_id, row, thumbnail=True, viewer=viewer)
     return FileResponse(
         path,
         media_type="image/jpeg",
@@ -134,14 +155,16 @@ def row_thumbnail(job_id: str, row: int, batches: Batches) -> FileResponse:
 
 
 @router.get("/downloads/{name}", response_class=FileResponse)
-def download_zip(name: str, batches: Batches) -> FileResponse:
+def download_zip(name: str, batches: Batches, viewer: CurrentViewer) -> FileResponse:
     """A finished batch's ZIP. Nothing else is ever served from this path."""
     match = _ZIP_NAME.fullmatch(name)
     if match is None:
         raise NotFound("Only batch ZIPs are served here.")
     job_id = match.group(1)
     return FileResponse(
-        batches.zip_path(job_id), media_type="application/zip", filename=f"carstudio-{job_id}.zip"
+        batches.zip_path(job_id, viewer),
+        media_type="application/zip",
+        filename=f"carstudio-{job_id}.zip",
     )
 
 

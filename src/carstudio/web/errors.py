@@ -18,7 +18,9 @@ from carstudio.errors import (
     Failure,
     GenerationError,
     NotFound,
+    NotSignedIn,
     TooLarge,
+    TooManyAttempts,
 )
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ def status_for(error: CarStudioError) -> int:
     if isinstance(error, GenerationError):
         return _GENERATION_STATUS.get(error.failure, 502)
     for cls, status in (
+        (NotSignedIn, 401),
+        (TooManyAttempts, 429),
         (TooLarge, 413),
         (NotFound, 404),
         (Expired, 410),
@@ -116,8 +120,14 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.warning("%s: %s", type(exc).__name__, exc.message)
-        # After a refused upload, close the connection rather than read the rest of it.
-        headers = {"Connection": "close"} if isinstance(exc, TooLarge) else None
+        headers: dict[str, str] | None = None
+        if isinstance(exc, TooLarge):
+            # After a refused upload, close the connection rather than read the rest of it.
+            headers = {"Connection": "close"}
+        elif isinstance(exc, NotSignedIn):
+            headers = {"WWW-Authenticate": 'Bearer realm="Car Studio"'}
+        elif isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(int(exc.retry_after))}
         return JSONResponse(
             error_body(exc.message, exc.details), status_code=status, headers=headers
         )

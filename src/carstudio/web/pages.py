@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from carstudio import intake
+from carstudio.accounts.viewer import Viewer
 from carstudio.config import Settings
 from carstudio.errors import ConfigurationError
 from carstudio.providers.models import MODELS, REPLACEMENT, get_model
 from carstudio.spec import FIELD_LABELS, FIELDS, FIRST_CAR_YEAR, CarSpec, latest_model_year
+from carstudio.web.auth import page_viewer
+from carstudio.web.templating import templates
 
 BACKGROUNDS = (("white", "White studio"), ("hub", "Delivery hub"))
 ASPECT_RATIOS = (
@@ -52,7 +53,6 @@ ICONS: dict[str, tuple[str, ...]] = {
     "forward": ("M5 12h14", "M13 6l6 6-6 6"),
 }
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter()
 
 
@@ -102,7 +102,12 @@ def page_context(settings: Settings) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def car_creation_page(request: Request) -> HTMLResponse:
-    """The Car Creation page with its Single and Batch tabs."""
+def car_creation_page(
+    request: Request, viewer: Annotated[Viewer | None, Depends(page_viewer)]
+) -> Response:
+    """The Car Creation page with its Single and Batch tabs; strangers are sent to sign in."""
+    if viewer is None:
+        return RedirectResponse("/login", status_code=303)
     settings: Settings = request.app.state.settings
-    return templates.TemplateResponse(request, "index.html", page_context(settings))
+    context = page_context(settings) | {"user_name": viewer.name}
+    return templates.TemplateResponse(request, "index.html", context)

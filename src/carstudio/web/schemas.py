@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from carstudio.errors import Failure
 from carstudio.intake import HeaderStatus, IntakeReport
-from carstudio.jobs.service import JobStatus, RowStatus
+from carstudio.jobs.service import JobStatus, JobSummary, RowStatus
 from carstudio.jobs.states import JobState, RowState
 from carstudio.spec import FIELDS, CarSpec
 
@@ -267,6 +267,49 @@ class BatchStatusOut(ApiModel):
             failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
             retryable=status.retryable,
             rows=[RowProgressOut.of(row, base) for row in status.rows],
+        )
+
+
+class BatchSummary(ApiModel):
+    job_id: str
+    state: JobState
+    created_at: float
+    finished_at: float | None
+    source: str
+    model: str
+    total: int
+    done: int
+    failed: int
+    status_url: str
+
+
+class BatchList(ApiModel):
+    """Batches newest first; `next` is the address of the page after this one, if any."""
+
+    batches: list[BatchSummary]
+    next: str | None
+
+    @classmethod
+    def of(cls, found: list[JobSummary], *, limit: int) -> BatchList:
+        items = [
+            BatchSummary(
+                job_id=job.id,
+                state=JobState(job.state),
+                created_at=job.created_at,
+                finished_at=job.finished_at,
+                source=job.source_name,
+                model=job.model,
+                total=job.total,
+                done=job.done,
+                failed=job.failed,
+                status_url=f"/api/batch/{job.id}",
+            )
+            for job in found
+        ]
+        more = len(found) == limit
+        return cls(
+            batches=items,
+            next=f"/api/batches?limit={limit}&before={found[-1].created_at!r}" if more else None,
         )
 
 
