@@ -3,7 +3,11 @@ anybody else's, and strangers reach nothing at all."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -226,3 +230,32 @@ def test_users_and_tokens_commands(tmp_path, monkeypatch: pytest.MonkeyPatch) ->
                          input="another long password\n").exit_code == 0  # fmt: skip
     assert runner.invoke(cli, ["users", "remove", "carol"]).exit_code == 0
     assert "No users yet" in runner.invoke(cli, ["users", "list"]).output
+
+
+@pytest.mark.process
+def test_what_car_studio_writes_is_owner_only(tmp_path) -> None:
+    """Run as its own process: the command sets the process's umask, which a test must not."""
+    data = tmp_path / "private-data"
+    env = {**os.environ, "CARSTUDIO_DATA_DIR": str(data), "CARSTUDIO_PROVIDER": "preview"}
+    env.pop("REPLICATE_API_TOKEN", None)
+    made = subprocess.run(
+        [sys.executable, "-m", "carstudio", "users", "add", "erin", "--password-stdin"],
+        input=PASSWORD + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    image = subprocess.run(
+        [sys.executable, "-m", "carstudio", "generate", "--make", "Kia", "-o",
+         str(tmp_path / "out" / "kia.png")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert image.returncode == 0, image.stderr
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert mode(data) == 0o700
+    assert mode(data / "carstudio.db") == 0o600
+    assert mode(data / "images") == 0o700
+    stored = [p for p in (data / "images").rglob("*") if p.is_file()]
+    assert stored and all(mode(p) == 0o600 for p in stored)

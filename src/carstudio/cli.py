@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from carstudio import cli_accounts
-from carstudio.config import Settings
+from carstudio.config import Settings, keep_files_private
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
 from carstudio.providers.models import MODELS
 from carstudio.spec import AspectRatio, Background, CarSpec
@@ -66,6 +66,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 def load_settings(**overrides: object) -> Settings:
+    keep_files_private()
     try:
         settings = Settings()
     except ValidationError as exc:

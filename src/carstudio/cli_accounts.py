@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carstudio.accounts.service import MIN_PASSWORD, Accounts
-from carstudio.config import Settings
+from carstudio.config import Settings, keep_files_private
 from carstudio.errors import CarStudioError, InvalidInput
 from carstudio.jobs.store import Store, database_url
 
@@ -39,6 +39,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def _accounts() -> Iterator[Accounts]:
+    keep_files_private()
     try:
         settings = Settings()
         settings.ensure_dirs()

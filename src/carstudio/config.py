@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -186,8 +187,15 @@ class Settings(BaseSettings):
         return self.data_dir / "downloads"
 
     def ensure_dirs(self) -> None:
+        # Owner-only: the data directory holds the database, the images and the sign-in key.
         for path in (self.data_dir, self.images_dir, self.downloads_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def keep_files_private() -> None:
+    """Everything this process writes from now on is readable by its own user only (0600 files,
+    0700 directories): images, ZIPs, the database and keys belong to the dealership."""
+    os.umask(0o077)
 
 
 def _is_loopback(host: str) -> bool:
