@@ -489,3 +489,28 @@ def test_an_unknown_fallback_model_names_its_setting(make_settings) -> None:
     settings = make_settings(fallback_model="google/imagen-9")
     with pytest.raises(ConfigurationError, match="CARSTUDIO_FALLBACK_MODEL"):
         BatchService(settings, Studio(settings))
+
+
+def test_rows_whose_queue_task_was_lost_or_whose_worker_died_waiting_still_finish(
+    make_settings, fake_replicate: FakeReplicate
+) -> None:
+    """No restart needed: the periodic sweep finds queued rows nobody is working on."""
+    settings = make_settings(fake=fake_replicate, lease_seconds=0.6)
+    batches = BatchService(settings, Studio(settings))
+    try:
+        batches.start(workers=True, periodic=True)
+        real_task = batches._row_task
+        batches._row_task = lambda row_id: None  # every queue task of this batch is lost
+        job_id = batches.submit(numbered_cars(4))
+        batches._row_task = real_task
+        rows = batches.store.rows(job_id)
+        # Row 2 was claimed by a worker on another machine that died while it waited for a
+        # slot: its lease runs out, nobody renews it, and its state is still queued.
+        assert batches.store.claim(rows[0].id, "otherhost/4242/gone", 0.6)
+        status = wait_finished(batches, job_id, timeout=15)
+        assert (status.done, status.failed) == (4, 0)
+        for n in range(1, 5):
+            assert fake_replicate.creation_count(f"Model-{n},") == 1
+    finally:
+        batches.stop()
+        batches.studio.close()

@@ -82,12 +82,18 @@ def add_accounts_and_owners(conn: Connection) -> None:
     _add_column(conn, "jobs", "owner_id", "INTEGER")
 
 
+def add_rows_queued_at(conn: Connection) -> None:
+    """When each row went into the queue, so a row whose queue task was lost is found."""
+    _add_column(conn, "rows", "queued_at", "FLOAT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
     Migration("drop_unread_columns", drop_unread_columns),
     Migration("add_model_switch_columns", add_model_switch_columns),
     Migration("add_accounts_and_owners", add_accounts_and_owners),
+    Migration("add_rows_queued_at", add_rows_queued_at),
 )
 
 

@@ -62,6 +62,9 @@ class Row(Base):
     """The worker that last worked on the row."""
     model: Mapped[str | None] = mapped_column(String(64), default=None)
     """The model that made the row's image (the job's model when the row was made)."""
+    queued_at: Mapped[float | None] = mapped_column(Float, default=None)
+    """When the row last went into the queue; a queued row untouched for longer than a lease
+    may have lost its queue task, and is queued again."""
 
 
 class RowProgress(NamedTuple):

@@ -225,12 +225,14 @@ class BatchService:
     def recover(self, *, startup: bool) -> int:
         """Re-queue unfinished rows whose holder is gone, and finish jobs left mid-archive.
 
-        At start-up queued rows are re-queued too, in case the queue itself lost them;
-        a row that is queued twice runs once, because a task first claims its row. A ZIP
-        still being built is left to its builder unless it has taken longer than a lease.
+        At start-up every queued row is queued again, in case the queue itself lost them;
+        later, queued rows untouched for longer than a lease. A row that is queued twice
+        runs once, because a task first claims its row. A ZIP still being built is left to
+        its builder unless it has taken longer than a lease.
         """
         self.store.expire_leases(lambda owner: owner_is_dead(owner, self.owner))
-        row_ids = self.store.resumable_rows(include_queued=startup)
+        stale_before = None if startup else time.time() - self.settings.lease_seconds
+        row_ids = self.store.resumable_rows(stale_before=stale_before)
         for row_id in row_ids:
             self._row_task(row_id)
         cutoff = time.time() - (0 if startup else self.settings.lease_seconds)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, or_, select, update
+from sqlalchemy import and_, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,6 +71,10 @@ class Store:
     # -- jobs ---------------------------------------------------------------------------------
 
     def add_job(self, job: Job, rows: Sequence[Row]) -> None:
+        now = self.clock()
+        for row in rows:
+            if row.state in (None, RowState.QUEUED.value):
+                row.queued_at = now
         with self.session() as s:
             s.add(job)
             s.flush()
@@ -302,25 +306,41 @@ class Store:
             )
             return changed
 
-    def resumable_rows(self, *, include_queued: bool) -> list[int]:
-        """Unfinished rows that no live lease holds: their worker died, or their task was lost."""
-        states = [st.value for st in ACTIVE_ROWS]
-        if include_queued:
-            states.append(RowState.QUEUED.value)
+    def resumable_rows(self, *, stale_before: float | None) -> list[int]:
+        """Unfinished rows of running jobs that nobody is working on, to queue again.
+
+        That is every unfinished row whose lease has ended, whatever its state (its worker
+        died, even while the row only waited for a slot), and every queued row nobody has
+        touched since `stale_before` (its queue task may be lost; None: every queued row).
+        A row queued twice still runs once, because a task first claims its row. Queued
+        rows picked here count as queued now, so each is picked at most once a lease.
+        """
         now = self.clock()
+        queued = Row.state == RowState.QUEUED.value
+        untouched = or_(
+            Row.lease_owner.is_not(None),  # claimed, then its holder went silent
+            Row.queued_at.is_(None),
+            Row.queued_at < (now if stale_before is None else stale_before),
+        )
         with self.session() as s:
-            return list(
-                s.scalars(
-                    select(Row.id)
-                    .join(Job, Job.id == Row.job_id)
-                    .where(
-                        Row.state.in_(states),
-                        Job.state == JobState.RUNNING.value,
-                        or_(Row.lease_expires.is_(None), Row.lease_expires < now),
-                    )
-                    .order_by(Row.job_id, Row.row)
+            found = s.execute(
+                select(Row.id, Row.state)
+                .join(Job, Job.id == Row.job_id)
+                .where(
+                    Job.state == JobState.RUNNING.value,
+                    or_(Row.state.in_([st.value for st in ACTIVE_ROWS]), and_(queued, untouched)),
+                    or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
-            )
+                .order_by(Row.job_id, Row.row)
+            ).all()
+            requeued = [row_id for row_id, state in found if state == RowState.QUEUED.value]
+            if requeued:
+                s.execute(
+                    update(Row)
+                    .where(Row.id.in_(requeued))
+                    .values(queued_at=now, lease_owner=None, lease_expires=None)
+                )
+            return [row_id for row_id, _ in found]
 
     def adopt_model(self, job_id: str, *, replaced: str, model: str) -> bool:
         """Move a running job from `replaced` to `model`; False when it has moved already."""
@@ -391,6 +411,7 @@ def _requeue(row: Row, *, resume: bool = False) -> None:
     if not resume:
         row.prediction_id = row.create_sent_at = None
     row.state = RowState.QUEUED.value
+    row.queued_at = time.time()
     row.error = row.failure = None
     row.started_at = row.finished_at = row.seconds = None
 

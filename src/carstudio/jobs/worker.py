@@ -80,7 +80,7 @@ class RowWorker:
             # No slot came free (or the row now runs under another model): give the thread
             # back, so rows holding slots (say, ones resumed after a crash) can run, and try
             # this row again later.
-            self._advance(row, lease_owner=None, lease_expires=None)
+            self._advance(row, lease_owner=None, lease_expires=None, queued_at=time.time())
             self.requeue(row.id)
             return
         self.on_row_finished(job.id)
