@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
 from carstudio.config import Settings
 from carstudio.web.app import create_app
@@ -41,6 +41,7 @@ RUN_AXE = """async () => {
 
 ServeApp = Callable[[Settings], str]
 CheckAccessibility = Callable[[Page, str], None]
+NewPage = Callable[[], Page]
 
 
 @pytest.fixture(scope="session")
@@ -87,25 +88,42 @@ def _local_only(route: Route) -> None:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page in its own context; uncaught script errors fail the test."""
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    context.route("**/*", _local_only)
-    context.add_init_script(RECORD_POLICY_VIOLATIONS)
-    page = context.new_page()
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """A factory of fresh pages, each in a context of its own (its own cookies, so its own
+    signed-in user); uncaught script errors and Content Security Policy violations on any of
+    them fail the test."""
+    contexts: list[BrowserContext] = []
     script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
+
+    def make() -> Page:
+        context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        contexts.append(context)
+        context.route("**/*", _local_only)
+        context.add_init_script(RECORD_POLICY_VIOLATIONS)
+        made = context.new_page()
+        made.on("pageerror", lambda error: script_errors.append(str(error)))
+        return made
+
     violations: list[str] = []
     try:
-        yield page
-        if not page.is_closed() and page.url.startswith("http"):
-            violations = page.evaluate("window.policyViolations || []")
+        yield make
+        for context in contexts:
+            for made in context.pages:
+                if not made.is_closed() and made.url.startswith("http"):
+                    violations += made.evaluate("window.policyViolations || []")
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
     if script_errors:
         pytest.fail("The page raised script errors: " + "; ".join(script_errors))
     if violations:
         pytest.fail("The page broke its Content Security Policy: " + "; ".join(violations))
+
+
+@pytest.fixture
+def page(new_page: NewPage) -> Page:
+    """A fresh page in its own context, watched as every `new_page` is."""
+    return new_page()
 
 
 @pytest.fixture
