@@ -1,23 +1,30 @@
 // A batch's status (the answer of GET /api/batch/{id}) in the words <batch-progress> shows
-// and announces.
+// and announces; <recent-batches> badges each batch it lists in the same words.
 
-import { durationInWords, plural, timeLeftInWords } from "./format.js";
+import { durationInWords, localTime, plural, timeLeftInWords } from "./format.js";
 import { modelLabel } from "./image-models.js";
 
 const MILESTONES = [25, 50, 75];
+
+/**
+ * What made a batch's images: "Imagen 3", or "Preview placeholders", as the preview draws
+ * those whatever model was asked for. A summary from GET /api/batches names no provider; its
+ * model is then the preview's own, "preview".
+ */
+export function madeBy(status) {
+  if (status.provider === "preview" || status.model === "preview") return "Preview placeholders";
+  return status.model ? modelLabel(status.model) : "";
+}
 
 /** "cars.csv · Batch 1a2b3c4d · Imagen 3 · started 14:05" */
 export function subtitle(status) {
   const parts = [];
   if (status.source) parts.push(status.source);
   if (status.jobId) parts.push(`Batch ${String(status.jobId).slice(0, 8)}`);
-  // The preview draws placeholders whatever model was asked for; it names no model.
-  if (status.provider === "preview") parts.push("Preview placeholders");
-  else if (status.model) parts.push(modelLabel(status.model));
-  if (status.createdAt) {
-    const started = new Date(Number(status.createdAt) * 1000);
-    parts.push(`started ${started.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
-  }
+  const model = madeBy(status);
+  if (model) parts.push(model);
+  // A batch opened from Recent batches may be days old, so its date is named unless today.
+  if (status.createdAt) parts.push(`started ${localTime(status.createdAt)}`);
   return parts.join(" · ");
 }
 

@@ -48,3 +48,16 @@ export function durationInWords(seconds) {
   const rest = s - minutes * 60;
   return rest ? `${minutes} min ${rest} s` : plural(minutes, "minute");
 }
+
+/**
+ * A moment (seconds since 1970) in the person's own time zone: "14:05" today, "3 Mar, 14:05"
+ * earlier this year, "3 Mar 2024, 14:05" before that.
+ */
+export function localTime(epochSeconds, now = new Date()) {
+  const when = new Date(Number(epochSeconds) * 1000);
+  const clock = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (when.toDateString() === now.toDateString()) return clock;
+  const year = when.getFullYear() === now.getFullYear() ? undefined : "numeric";
+  const day = when.toLocaleDateString([], { day: "numeric", month: "short", year });
+  return `${day}, ${clock}`;
+}
