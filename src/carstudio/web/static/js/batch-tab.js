@@ -3,10 +3,12 @@
 // shown by <intake-report>; <batch-start> says whether the file can run, and Start Batch sends
 // it (POST /api/car-batch, with skipInvalid when chosen and the imageModel); then <batch-progress> follows the
 // batch. The batch's id lives in the address (#batch/<id>), so a reload or a shared link shows
-// the same batch again. `?poll=<ms>` in the address sets how often progress is polled.
+// the same batch again, and <recent-batches> under the drop-zone links to earlier ones the same
+// way. `?poll=<ms>` in the address sets how often progress is polled.
 //
 //   markup:   server-rendered inside the element: #batch-intake holding the drop-zone, the
-//             status line, the alert, the report and the start controls; <batch-progress>
+//             status line, the alert, the report, the start controls and <recent-batches>;
+//             <batch-progress>
 //   state:    #batch-intake[data-state] "empty" | "checking" | "refused" | "blocked" | "ready"
 //             | "submitting"
 //   property: hash  the address hash the tab should carry now: "batch" or "batch/<id>"
@@ -19,6 +21,7 @@ import "./csv-drop-zone.js";
 import "./intake-report.js";
 import "./batch-start.js";
 import "./batch-progress.js";
+import "./recent-batches.js";
 
 const VALIDATE_URL = "/api/car-batch/validate";
 const SUBMIT_URL = "/api/car-batch";
@@ -55,7 +58,8 @@ export class BatchTab extends HTMLElement {
     this._jobId = null;
     this._followHash = () => {
       const id = jobFromHash();
-      if (id && id !== this._jobId) this._showBatch(id);
+      // A followed link (Recent batches, Back) replaced what was read: start at its title.
+      if (id && id !== this._jobId) this._showBatch(id, { focus: true });
       else if (!id && location.hash === "#batch" && this._jobId) this._showIntake();
     };
   }
@@ -71,6 +75,7 @@ export class BatchTab extends HTMLElement {
     this._statusText = intake.querySelector('[data-part="status-text"]');
     this._alert = intake.querySelector('[data-part="alert"]');
     this._progress = this.querySelector("batch-progress");
+    this._recent = intake.querySelector("recent-batches");
 
     const poll = Number(new URLSearchParams(location.search).get("poll"));
     if (Number.isFinite(poll) && poll > 0) this._progress.setAttribute("poll-interval", String(poll));
@@ -166,6 +171,7 @@ export class BatchTab extends HTMLElement {
     if (answer) {
       this._showBatch(answer.jobId, { focus: true });
       this._remember();
+      this._recent.refresh();
     } else {
       this._alert.focus();
     }
@@ -189,6 +195,7 @@ export class BatchTab extends HTMLElement {
     this._progress.hidden = true;
     this._intake.hidden = false;
     this.reset();
+    this._recent.refresh();
     if (focus) this._zone.focus();
   }
 
