@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     concurrency: int = Field(
         default=3, ge=1, le=50, description="CARSTUDIO_CONCURRENCY: images in flight, server-wide."
     )
+    waiting_singles_per_client: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="CARSTUDIO_WAITING_SINGLES_PER_CLIENT: single images one person (or address) "
+        "may have waiting for a slot at once; more are answered 429.",
+    )
     lease_seconds: float = Field(
         default=30.0,
         gt=0,

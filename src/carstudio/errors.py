@@ -40,12 +40,16 @@ class NotSignedIn(CarStudioError):
     """Sign-in is required and the request carries no valid session or API token."""
 
 
-class TooManyAttempts(CarStudioError):
-    """Too many failed sign-ins for this name from this address; wait `retry_after` seconds."""
+class TryLater(CarStudioError):
+    """Not now: too many failed sign-ins, or too many images waiting; wait `retry_after` s."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ClientGone(CarStudioError):
+    """The person who asked for a single image left before it was started; nothing is made."""
 
 
 class ConfigurationError(CarStudioError):

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,15 +38,21 @@ def run_prediction(
     prediction_id: str | None = None,
     on_created: Callable[[Prediction], None] | None = None,
     on_downloading: Callable[[Prediction], None] | None = None,
+    slot: AbstractContextManager[object] | None = None,
 ) -> tuple[Prediction, StoredImage]:
-    """Create (or resume `prediction_id`), wait, and store the image at `dest` plus suffix."""
-    if prediction_id is None:
-        prediction = provider.create(prompt=prompt, spec=spec, deadline=deadline)
-        if on_created is not None:
-            on_created(prediction)
-    else:
-        prediction = provider.get(prediction_id)
-    prediction = provider.wait(prediction, deadline=deadline)
+    """Create (or resume `prediction_id`), wait, and store the image at `dest` plus suffix.
+
+    `slot`, when given, is held from before the create until the prediction has finished:
+    the download needs no slot, since Replicate is no longer working on the image.
+    """
+    with slot or nullcontext():
+        if prediction_id is None:
+            prediction = provider.create(prompt=prompt, spec=spec, deadline=deadline)
+            if on_created is not None:
+                on_created(prediction)
+        else:
+            prediction = provider.get(prediction_id)
+        prediction = provider.wait(prediction, deadline=deadline)
     if on_downloading is not None:
         on_downloading(prediction)
     return prediction, provider.download(prediction, dest)
@@ -100,8 +107,15 @@ class Studio:
     def single_dir(self) -> Path:
         return self.settings.images_dir / "single"
 
-    def generate(self, spec: CarSpec, *, model: str | None = None) -> GeneratedImage:
-        """Make one image now and keep it in the data directory."""
+    def generate(
+        self,
+        spec: CarSpec,
+        *,
+        model: str | None = None,
+        slot: AbstractContextManager[object] | None = None,
+    ) -> GeneratedImage:
+        """Make one image now and keep it in the data directory; `slot` is held while
+        Replicate works on it (see `run_prediction`)."""
         provider = self.provider_for(model)
         started = time.monotonic()
         image_id = uuid.uuid4().hex
@@ -112,6 +126,7 @@ class Studio:
             spec=spec,
             dest=self.single_dir / image_id / image_stem(spec),
             deadline=started + self.settings.prediction_deadline,
+            slot=slot,
         )
         width, height = image_size(stored)
         return GeneratedImage(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from carstudio.accounts.models import ApiToken, SignInFailure, User
 from carstudio.accounts.viewer import Viewer
-from carstudio.errors import Conflict, InvalidInput, NotFound, TooManyAttempts
+from carstudio.errors import Conflict, InvalidInput, NotFound, TryLater
 from carstudio.jobs.models import SingleImage
 from carstudio.jobs.store import Store
 
@@ -223,8 +223,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _wait(seconds: float) -> TooManyAttempts:
+def _wait(seconds: float) -> TryLater:
     wait = math.ceil(seconds)
-    return TooManyAttempts(
+    return TryLater(
         f"Too many failed sign-ins for this name; try again in {wait} seconds.", retry_after=wait
     )

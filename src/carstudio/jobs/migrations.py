@@ -87,6 +87,11 @@ def add_rows_queued_at(conn: Connection) -> None:
     _add_column(conn, "rows", "queued_at", "FLOAT")
 
 
+def add_single_slots(conn: Connection) -> None:
+    """Single images take generation slots from the same pool as batch rows."""
+    _create(conn, "single_slots")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -94,6 +99,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_model_switch_columns", add_model_switch_columns),
     Migration("add_accounts_and_owners", add_accounts_and_owners),
     Migration("add_rows_queued_at", add_rows_queued_at),
+    Migration("add_single_slots", add_single_slots),
 )
 
 

@@ -85,3 +85,19 @@ class SingleImage(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class SingleSlot(Base):
+    """A single image waiting for, or holding, one of the server-wide generation slots.
+
+    Batch rows hold theirs in `rows.in_flight`; both count against the same limit, and a
+    waiting single image goes ahead of batch rows that have not started. An entry whose
+    process died ends by itself at `expires_at` (the image's deadline).
+    """
+
+    __tablename__ = "single_slots"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client: Mapped[str] = mapped_column(String(200), index=True)
+    holding: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

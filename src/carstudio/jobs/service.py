@@ -28,6 +28,7 @@ from carstudio.jobs import archive
 from carstudio.jobs.leases import new_owner, owner_is_dead
 from carstudio.jobs.models import Job, Row, RowProgress
 from carstudio.jobs.queue import EmbeddedConsumer, build_huey, start_consumer
+from carstudio.jobs.slots import SingleImageLine
 from carstudio.jobs.states import JobState, RowState
 from carstudio.jobs.store import Store, database_url
 from carstudio.jobs.worker import CANCELED_REASON, RowWorker
@@ -174,6 +175,13 @@ class BatchService:
             requeue=lambda row_id: self._row_task(row_id),
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
+        self.singles = SingleImageLine(
+            self.store,
+            limit=settings.concurrency,
+            per_client=settings.waiting_singles_per_client,
+            deadline_seconds=settings.prediction_deadline,
+        )
+        """Where single images wait for a slot from the same pool as batch rows."""
         self._consumer: EmbeddedConsumer | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -231,6 +239,7 @@ class BatchService:
         its builder unless it has taken longer than a lease.
         """
         self.store.expire_leases(lambda owner: owner_is_dead(owner, self.owner))
+        self.store.forget_expired_single_slots()
         stale_before = None if startup else time.time() - self.settings.lease_seconds
         row_ids = self.store.resumable_rows(stale_before=stale_before)
         for row_id in row_ids:

@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, event, func, or_, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from carstudio.errors import NOT_RETRIED, RETRYABLE, ConfigurationError, Failure
 from carstudio.jobs.migrations import migrate
-from carstudio.jobs.models import Job, Row, RowProgress
+from carstudio.jobs.models import Job, Row, RowProgress, SingleSlot
 from carstudio.jobs.states import ACTIVE_ROWS, TERMINAL_ROWS, JobState, RowState
 
 Clock = Callable[[], float]
@@ -241,29 +241,18 @@ class Store:
             return bool(changed)
 
     def take_slot(self, row_id: int, owner: str, limit: int, *, creating: bool = False) -> bool:
-        """Let a held row start generating if fewer than `limit` other rows, across every worker
-        of every machine, hold a slot now. The count and the update are one atomic step.
+        """Let a held row start generating if fewer than `limit` other images, across every
+        worker of every machine, hold a slot now, counting single images that wait for one
+        (they go first). The count and the update are one atomic step.
 
         An unfinished row keeps its slot even when its worker dies: its prediction may still
         be running at Replicate, and the row that resumes it takes the slot over.
         """
-        busy = (
-            select(func.count())
-            .select_from(Row)
-            .where(
-                Row.in_flight.is_(True),
-                Row.state.not_in([st.value for st in TERMINAL_ROWS]),
-                Row.id != row_id,
-            )
-            .scalar_subquery()
-        )
+        busy = self._busy(exclude_row=row_id) + self._singles(waiting_too=True)
         creating_now = (
             {"state": RowState.CREATING.value, "create_sent_at": self.clock()} if creating else {}
         )
-        with self.session() as s:
-            if s.bind is not None and s.bind.dialect.name == "postgresql":
-                # Serialise slot-taking: under READ COMMITTED two takers could both see room.
-                s.execute(select(func.pg_advisory_xact_lock(_SLOT_LOCK)))
+        with self._slot_session() as s:
             changed = _changed(
                 s,
                 update(Row)
@@ -276,6 +265,78 @@ class Store:
                 ),
             )
             return bool(changed)
+
+    def queue_single(self, image_id: str, *, client: str, expires_at: float, cap: int) -> bool:
+        """Put a single image in line for a slot; False when `client` already has `cap` waiting."""
+        with self.session() as s:
+            waiting = s.scalar(
+                select(func.count())
+                .select_from(SingleSlot)
+                .where(
+                    SingleSlot.client == client,
+                    SingleSlot.holding.is_(False),
+                    SingleSlot.expires_at > self.clock(),
+                )
+            )
+            if (waiting or 0) >= cap:
+                return False
+            s.add(SingleSlot(id=image_id, client=client, holding=False, expires_at=expires_at))
+            return True
+
+    def take_single_slot(self, image_id: str, limit: int, *, hold_until: float) -> bool:
+        """Let a waiting single image start if fewer than `limit` images hold a slot now; it
+        then holds the slot until `hold_until` at the latest (its deadline)."""
+        busy = self._busy(exclude_row=None) + self._singles(waiting_too=False)
+        with self._slot_session() as s:
+            changed = _changed(
+                s,
+                update(SingleSlot)
+                .where(SingleSlot.id == image_id, busy < limit)
+                .values(holding=True, expires_at=hold_until),
+            )
+            return bool(changed)
+
+    def renew_single_wait(self, image_id: str, until: float) -> None:
+        """A waiting single image is still wanted; a dead process's stops counting soon."""
+        with self.session() as s:
+            s.execute(update(SingleSlot).where(SingleSlot.id == image_id).values(expires_at=until))
+
+    def release_single_slot(self, image_id: str) -> None:
+        with self.session() as s:
+            s.execute(delete(SingleSlot).where(SingleSlot.id == image_id))
+
+    def forget_expired_single_slots(self) -> None:
+        """Tickets of processes that died holding or awaiting a slot; they count for nothing."""
+        with self.session() as s:
+            s.execute(delete(SingleSlot).where(SingleSlot.expires_at <= self.clock()))
+
+    def _busy(self, *, exclude_row: int | None) -> Any:
+        """Batch rows holding a slot, as a subquery."""
+        query = (
+            select(func.count())
+            .select_from(Row)
+            .where(Row.in_flight.is_(True), Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+        )
+        if exclude_row is not None:
+            query = query.where(Row.id != exclude_row)
+        return query.scalar_subquery()
+
+    def _singles(self, *, waiting_too: bool) -> Any:
+        """Single images holding a slot (and, for batch rows, those waiting for one)."""
+        query = (
+            select(func.count()).select_from(SingleSlot).where(SingleSlot.expires_at > self.clock())
+        )
+        if not waiting_too:
+            query = query.where(SingleSlot.holding.is_(True))
+        return query.scalar_subquery()
+
+    @contextmanager
+    def _slot_session(self) -> Iterator[Session]:
+        with self.session() as s:
+            if s.bind is not None and s.bind.dialect.name == "postgresql":
+                # Serialise slot-taking: under READ COMMITTED two takers could both see room.
+                s.execute(select(func.pg_advisory_xact_lock(_SLOT_LOCK)))
+            yield s
 
     def advance(self, row_id: int, owner: str, **fields: Any) -> bool:
         """Change a row the caller holds; terminal states also free its lease and slot."""

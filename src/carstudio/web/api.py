@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -10,12 +12,14 @@ from fastapi.responses import FileResponse
 from carstudio import __version__
 from carstudio.errors import NotFound
 from carstudio.generation import Studio
+from carstudio.jobs.slots import SingleImageLine
 from carstudio.web.auth import AccountsDep, CurrentViewer
 from carstudio.web.daemon import in_daemon_thread
 from carstudio.web.schemas import CarImage, CarImageRequest, Health, errors
 from carstudio.web.security import require_json
 
 router = APIRouter()
+DISCONNECT_CHECK_SECONDS = 0.25
 
 
 def get_studio(request: Request) -> Studio:
@@ -34,16 +38,32 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
     dependencies=[Depends(require_json)],
 )
 async def create_car_image(
-    request: CarImageRequest, studio: StudioDep, accounts: AccountsDep, viewer: CurrentViewer
+    car: CarImageRequest,
+    request: Request,
+    studio: StudioDep,
+    accounts: AccountsDep,
+    viewer: CurrentViewer,
 ) -> CarImage:
     """Generate one car image now; the answer says where the image is served.
 
     `image_model` picks a model from the supported table; without it the server's setting
-    applies.
+    applies. The image waits for a slot from the same pool as batch rows, ahead of them.
     """
-    spec = request.car()
-    model = request.image_model
-    image = await in_daemon_thread(lambda: studio.generate(spec, model=model))
+    spec = car.car()
+    model = car.image_model
+    line: SingleImageLine = request.app.state.batches.singles
+    client = f"user:{viewer.user_id}" if viewer.user_id is not None else _address(request)
+    left = threading.Event()
+    slot = line.slot(client=client, cancelled=left)
+    work = asyncio.ensure_future(
+        in_daemon_thread(lambda: studio.generate(spec, model=model, slot=slot))
+    )
+    while not work.done():
+        # A person who gives up before the image is started must not pay for it.
+        await asyncio.wait({work}, timeout=DISCONNECT_CHECK_SECONDS)
+        if not work.done() and not left.is_set() and await request.is_disconnected():
+            left.set()
+    image = await work
     accounts.claim_image(image.id, viewer)
     return CarImage(
         id=image.id,
@@ -58,6 +78,10 @@ async def create_car_image(
         file_name=image.path.name,
         title=spec.title,
     )
+
+
+def _address(request: Request) -> str:
+    return f"address:{request.client.host if request.client else 'unknown'}"
 
 
 @router.get("/images/{image_id}/{name}", tags=["single"], response_class=FileResponse)

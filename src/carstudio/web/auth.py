@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from carstudio.accounts.service import Accounts
 from carstudio.accounts.viewer import ANYONE, Viewer
 from carstudio.config import Settings
-from carstudio.errors import CarStudioError, NotSignedIn, TooManyAttempts
+from carstudio.errors import CarStudioError, NotSignedIn, TryLater
 from carstudio.web.templating import templates
 
 SESSION_COOKIE = "carstudio_session"
@@ -131,7 +131,7 @@ def sign_in(
     address = request.client.host if request.client else "unknown"
     try:
         viewer = accounts.sign_in(username, password, address=address)
-    except TooManyAttempts as exc:
+    except TryLater as exc:
         return _login(
             request,
             error=exc.message,

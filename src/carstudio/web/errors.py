@@ -20,7 +20,7 @@ from carstudio.errors import (
     NotFound,
     NotSignedIn,
     TooLarge,
-    TooManyAttempts,
+    TryLater,
 )
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def status_for(error: CarStudioError) -> int:
         return _GENERATION_STATUS.get(error.failure, 502)
     for cls, status in (
         (NotSignedIn, 401),
-        (TooManyAttempts, 429),
+        (TryLater, 429),
         (TooLarge, 413),
         (NotFound, 404),
         (Expired, 410),
@@ -126,7 +126,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Connection": "close"}
         elif isinstance(exc, NotSignedIn):
             headers = {"WWW-Authenticate": 'Bearer realm="Car Studio"'}
-        elif isinstance(exc, TooManyAttempts):
+        elif isinstance(exc, TryLater):
             headers = {"Retry-After": str(int(exc.retry_after))}
         return JSONResponse(
             error_body(exc.message, exc.details), status_code=status, headers=headers

@@ -1,0 +1,112 @@
+"""One pool of generation slots for single images and batch rows alike."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from carstudio.errors import ClientGone, TryLater
+from carstudio.jobs.slots import SingleImageLine
+from tests.batch_helpers import numbered_cars
+from tests.fakes.replicate import FakeReplicate
+from tests.batch_helpers import wait_until
+
+
+def post_singles(client: TestClient, count: int) -> list[int]:
+    def one(n: int) -> int:
+        return client.post(
+            "/api/car-image", json={"make": "Kia", "model": f"Single {n}"}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_concurrent_single_images_never_exceed_the_limit(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.latency = 0.4
+    client = client_for(fake=fake_replicate, concurrency=3, waiting_singles_per_client=8)
+    assert post_singles(client, 8) == [200] * 8
+    assert fake_replicate.peak_in_flight == 3
+    assert fake_replicate.creation_count("Single") == 8
+
+
+def test_a_client_with_its_share_waiting_is_told_to_come_back(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    client = client_for(fake=fake_replicate, waiting_singles_per_client=2)
+    store = client.app.state.batches.store
+    for n in range(2):  # two of this client's images already wait for a slot
+        store.queue_single(
+            f"earlier-{n}", client="address:testclient", expires_at=time.time() + 60, cap=2
+        )
+    refused = client.post("/api/car-image", json={"make": "Kia"})
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+    assert "2 images waiting" in refused.json()["error"]
+    assert fake_replicate.creation_count() == 0
+    store.release_single_slot("earlier-0")
+    assert client.post("/api/car-image", json={"make": "Kia"}).status_code == 200
+
+
+def test_a_single_image_goes_ahead_of_batch_rows_that_have_not_started(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.latency = 0.3
+    client = client_for(fake=fake_replicate, concurrency=3)
+    job = client.post(
+        "/api/car-batch", files={"file": ("cars.csv", numbered_cars(15), "text/csv")}
+    ).json()["jobId"]
+    wait_until(lambda: fake_replicate.creation_count("Model-") >= 3)
+    assert client.post("/api/car-image", json={"make": "Kia", "model": "Urgent"}).status_code == 200
+    prompts = [created["prompt"] for created in fake_replicate.creations]
+    single = next(n for n, prompt in enumerate(prompts) if "Urgent" in prompt)
+    # It waits at most for the rows already being made to finish (three, plus any that had
+    # taken a slot just before it asked), not for the rest of the batch.
+    assert single <= 6, prompts[: single + 1]
+    assert fake_replicate.peak_in_flight <= 3
+    wait_until(lambda: client.get(f"/api/batch/{job}").json()["zipUrl"], timeout=30)
+
+
+def test_a_single_image_whose_client_left_while_waiting_makes_nothing(make_settings) -> None:
+    from carstudio.generation import Studio
+    from carstudio.jobs.service import BatchService
+
+    settings = make_settings(concurrency=1)
+    batches = BatchService(settings, Studio(settings))
+    try:
+        line: SingleImageLine = batches.singles
+        holding = line.slot(client="a")
+        holding.__enter__()  # the only slot is taken
+        left = threading.Event()
+        outcome: list[BaseException] = []
+
+        def wait_for_slot() -> None:
+            try:
+                with line.slot(client="b", cancelled=left):
+                    outcome.append(AssertionError("it got a slot"))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait_for_slot)
+        waiter.start()
+        left.set()
+        waiter.join(timeout=5)
+        assert len(outcome) == 1 and isinstance(outcome[0], ClientGone)
+        holding.__exit__(None, None, None)
+        with line.slot(client="c"):  # the line is empty again: its ticket was removed
+            pass
+        # One client may have `per_client` images waiting; the next is told to come back.
+        for n in range(line.per_client):
+            assert batches.store.queue_single(
+                f"waiting-{n}", client="d", expires_at=time.time() + 60, cap=line.per_client
+            )
+        with pytest.raises(TryLater, match="images waiting"), line.slot(client="d"):
+            pass
+    finally:
+        batches.stop()
+        batches.studio.close()
