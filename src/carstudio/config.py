@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     concurrency: int = Field(
         default=3, ge=1, le=50, description="CARSTUDIO_CONCURRENCY: images in flight, server-wide."
     )
+    min_free_mb: int = Field(
+        default=200,
+        ge=0,
+        description="CARSTUDIO_MIN_FREE_MB: free space kept in reserve on the data directory's "
+        "disk; below it, rows pause before they are paid for and new work is refused (507).",
+    )
     waiting_singles_per_client: int = Field(
         default=4,
         ge=1,

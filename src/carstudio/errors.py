@@ -48,6 +48,10 @@ class TryLater(CarStudioError):
         self.retry_after = retry_after
 
 
+class StorageUnavailable(CarStudioError):
+    """The data directory cannot take images now (full or read-only); the message says which."""
+
+
 class ClientGone(CarStudioError):
     """The person who asked for a single image left before it was started; nothing is made."""
 
@@ -90,13 +94,24 @@ class Failure(StrEnum):
 
 
 RETRYABLE = frozenset({Failure.RATE_LIMITED, Failure.TRANSIENT, Failure.BAD_OUTPUT})
-"""Faults worth one more attempt: the next try may well succeed. A row that failed this way
-keeps its prediction id, so retrying it fetches the finished image instead of paying again."""
+"""Faults worth one more attempt: the next try may well succeed."""
 
 FATAL_FOR_BATCH = frozenset(
     {Failure.UNAUTHENTICATED, Failure.INSUFFICIENT_CREDIT, Failure.MODEL_UNAVAILABLE}
 )
 """Faults that every remaining row would hit too: stop the batch instead of paying to learn it."""
+
+MADE_ANEW = frozenset(
+    {
+        Failure.SAFETY,
+        Failure.MODEL_FAILED,
+        Failure.PREDICTION_CANCELED,
+        Failure.DEADLINE,
+        Failure.OUTPUT_REMOVED,
+    }
+)
+"""The prediction ended at Replicate without an image we can still fetch: retrying the row
+means a new one. Any other failed row that has a prediction id resumes it, never pays again."""
 
 NOT_RETRIED = frozenset({Failure.INVALID_ROW, Failure.CANCELED})
 """Rows that retry-failed leaves alone: their values must change first, or the person chose."""

@@ -34,6 +34,7 @@ from carstudio.jobs.store import Store, database_url
 from carstudio.jobs.worker import CANCELED_REASON, RowWorker
 from carstudio.naming import unique_stem
 from carstudio.providers.models import REPLACEMENT, get_model, requested_model
+from carstudio.storage import StorageGuard
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class JobStatus:
     replaced_model: str | None = None
     switch_to: str | None = None
     """The model to offer when a retired model stopped the batch."""
+    storage_problem: str | None = None
+    """Why the batch is paused: the server cannot store images now."""
     rows: tuple[RowStatus, ...] = ()
 
     @property
@@ -109,9 +112,12 @@ class JobSummary:
     finished_at: float | None
     source_name: str
     model: str
+    provider: str
     total: int
     done: int
     failed: int
+    canceled: int
+    stop_reason: str | None
 
 
 class StatusCache:
@@ -162,6 +168,7 @@ class BatchService:
         self.owner = new_owner()
         if settings.fallback_model is not None:
             get_model(settings.fallback_model, setting="CARSTUDIO_FALLBACK_MODEL")
+        self.storage = StorageGuard(settings.data_dir, min_free_mb=settings.min_free_mb)
         self.worker = RowWorker(
             store=self.store,
             providers=studio.provider_for,
@@ -172,7 +179,8 @@ class BatchService:
             deadline_seconds=settings.prediction_deadline,
             concurrency=settings.concurrency,
             on_row_finished=self.finish_if_complete,
-            requeue=lambda row_id: self._row_task(row_id),
+            requeue=self._requeue,
+            storage=self.storage,
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
         self.singles = SingleImageLine(
@@ -186,6 +194,12 @@ class BatchService:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._status_cache = StatusCache(ttl=STATUS_TTL)
+
+    def _requeue(self, row_id: int, delay: float) -> None:
+        if delay > 0:
+            self._row_task.schedule((row_id,), delay=delay)
+        else:
+            self._row_task(row_id)
 
     @property
     def batch_images_dir(self) -> Path:
@@ -275,6 +289,7 @@ class BatchService:
         """
         provider = self.studio.provider_for(model)
         report = read_intake(data)
+        self.storage.check()
         if report.invalid_rows and not skip_invalid:
             count = len(report.invalid_rows)
             raise InvalidInput(
@@ -388,6 +403,7 @@ class BatchService:
             stop_failure=job.stop_failure,
             replaced_model=job.replaced_model,
             switch_to=self._switch_to(job),
+            storage_problem=(self.storage.problem() if job.state != JobState.READY.value else None),
             rows=tuple(
                 RowStatus(
                     row=row.row,
@@ -419,10 +435,13 @@ class BatchService:
                 finished_at=job.finished_at,
                 source_name=job.source_name,
                 model=job.model,
+                provider=job.provider,
                 total=sum(counts.values()),
                 done=counts.get(RowState.DONE.value, 0),
                 failed=counts.get(RowState.FAILED.value, 0)
                 + counts.get(RowState.CANCELED.value, 0),
+                canceled=counts.get(RowState.CANCELED.value, 0),
+                stop_reason=job.fatal_error,
             )
             for job, counts in found
         ]

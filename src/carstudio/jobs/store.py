@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from carstudio.errors import NOT_RETRIED, RETRYABLE, ConfigurationError, Failure
+from carstudio.errors import MADE_ANEW, NOT_RETRIED, ConfigurationError, Failure
 from carstudio.jobs.migrations import migrate
 from carstudio.jobs.models import Job, Row, RowProgress, SingleSlot
 from carstudio.jobs.states import ACTIVE_ROWS, TERMINAL_ROWS, JobState, RowState
@@ -458,10 +458,10 @@ class Store:
                 )
             )
             for row in rows:
-                # A prediction that finished but was not fetched is resumed for free, and a
-                # create whose outcome stayed unknown is looked up before it is sent again;
-                # an image the model refused, or Replicate deleted, is made anew.
-                _requeue(row, resume=row.failure in {kind.value for kind in RETRYABLE})
+                # A prediction that was made but not stored is resumed for free, and a create
+                # whose outcome stayed unknown is looked up before it is sent again; an image
+                # the model refused, or Replicate deleted, is made anew.
+                _requeue(row, resume=row.failure not in {kind.value for kind in MADE_ANEW})
             if rows:
                 _reopen(job)
             return [row.id for row in rows]

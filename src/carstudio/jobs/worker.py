@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 
 from carstudio.errors import Failure, GenerationError
@@ -22,11 +23,24 @@ from carstudio.jobs.states import RowState
 from carstudio.jobs.store import Store
 from carstudio.providers import Provider
 from carstudio.spec import CarSpec
+from carstudio.storage import StorageGuard, is_storage_fault
 
 log = logging.getLogger(__name__)
 
+
+class Outcome(Enum):
+    FINISHED = "finished"
+    """Done, failed or cancelled."""
+    NO_SLOT = "no_slot"
+    """Try again at once: no slot came free, or the row moved to another model."""
+    PAUSED = "paused"
+    """Try again in a while: the disk cannot take its image now."""
+
+
 SLOT_POLL_MAX = 0.2
 SLOT_WAIT = 2.0
+STORAGE_PAUSE = 5.0
+"""Seconds a row waits before looking at the disk again."""
 GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
 CANCELED_REASON = "Cancelled before it started."
 
@@ -43,7 +57,8 @@ class RowWorker:
         deadline_seconds: float,
         concurrency: int,
         on_row_finished: Callable[[str], None],
-        requeue: Callable[[int], None],
+        requeue: Callable[[int, float], None],
+        storage: StorageGuard,
         fallback_model: str | None = None,
     ) -> None:
         self.store = store
@@ -58,6 +73,8 @@ class RowWorker:
         self.concurrency = concurrency
         self.on_row_finished = on_row_finished
         self.requeue = requeue
+        """Queue a row's task again after a delay in seconds."""
+        self.storage = storage
 
     def process(self, row_id: int) -> None:
         """Take the row if nobody else has it, and carry it to a terminal state."""
@@ -69,24 +86,26 @@ class RowWorker:
             return
         with Heartbeat(self.store, row.id, self.owner, self.lease_seconds):
             try:
-                finished = self._run(job, row)
+                outcome = self._run(job, row)
             except Exception:
                 log.exception("row %s of job %s failed unexpectedly", row.row, job.id)
                 self._settle(
                     row, RowState.FAILED, error=GENERIC_FAILURE, failure=Failure.INTERNAL.value
                 )
-                finished = True
-        if not finished:
-            # No slot came free (or the row now runs under another model): give the thread
-            # back, so rows holding slots (say, ones resumed after a crash) can run, and try
-            # this row again later.
-            self._advance(row, lease_owner=None, lease_expires=None, queued_at=time.time())
-            self.requeue(row.id)
+                outcome = Outcome.FINISHED
+        if outcome is Outcome.FINISHED:
+            self.on_row_finished(job.id)
             return
-        self.on_row_finished(job.id)
+        # No slot came free, the row now runs under another model, or the disk cannot take
+        # its image: give the thread back, so rows holding slots (say, ones resumed after a
+        # crash) can run, and try this row again later.
+        self._advance(
+            row, lease_owner=None, lease_expires=None, in_flight=False, queued_at=time.time()
+        )
+        self.requeue(row.id, STORAGE_PAUSE if outcome is Outcome.PAUSED else 0.0)
 
-    def _run(self, job: Job, row: Row) -> bool:
-        """Carry the row to a terminal state; False if it never got a slot."""
+    def _run(self, job: Job, row: Row) -> Outcome:
+        """Carry the row to a terminal state, or say why it has to wait."""
         if row.prediction_id is None and (job.canceled or job.fatal_error):
             if job.canceled:
                 self._settle(
@@ -99,10 +118,12 @@ class RowWorker:
                     error=job.fatal_error,
                     failure=Failure.BATCH_STOPPED.value,
                 )
-            return True
+            return Outcome.FINISHED
+        if row.prediction_id is None and self.storage.problem():
+            return Outcome.PAUSED  # nothing is paid for that could not be stored
         fresh = row.prediction_id is None and row.create_sent_at is None
         if not self._wait_for_slot(row, fresh=fresh):
-            return False
+            return Outcome.NO_SLOT
         spec = CarSpec.model_validate(row.spec)
         provider = self.providers(job.model)
         prediction_id = row.prediction_id
@@ -127,9 +148,17 @@ class RowWorker:
             )
         except GenerationError as exc:
             if self._move_to_fallback(job, row, provider, exc):
-                return False
+                return Outcome.NO_SLOT
             self._fail(job, row, exc)
-            return True
+            return Outcome.FINISHED
+        except OSError as exc:
+            if not is_storage_fault(exc):
+                raise
+            # Paid for but not storable: the row keeps its prediction id and fetches the image
+            # again once the disk takes it (Replicate keeps it for an hour).
+            log.info("row %s of job %s waits for storage: %s", row.row, job.id, exc)
+            self.storage.noticed(exc)
+            return Outcome.PAUSED
         self._settle(
             row,
             RowState.DONE,
@@ -137,7 +166,7 @@ class RowWorker:
             seconds=round(time.time() - started, 3),
             model=provider.model,
         )
-        return True
+        return Outcome.FINISHED
 
     def _wait_for_slot(self, row: Row, *, fresh: bool) -> bool:
         """Wait a little for this row's turn: at most `concurrency` rows generate, server-wide.

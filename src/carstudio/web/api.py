@@ -34,7 +34,7 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
     "/api/car-image",
     response_model=CarImage,
     tags=["single"],
-    responses=errors(400, 415, 422, 429, 502, 504),
+    responses=errors(400, 415, 422, 429, 502, 504, 507),
     dependencies=[Depends(require_json)],
 )
 async def create_car_image(
@@ -51,6 +51,7 @@ async def create_car_image(
     """
     spec = car.car()
     model = car.image_model
+    request.app.state.batches.storage.check()
     line: SingleImageLine = request.app.state.batches.singles
     client = f"user:{viewer.user_id}" if viewer.user_id is not None else _address(request)
     left = threading.Event()

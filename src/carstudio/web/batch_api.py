@@ -55,7 +55,7 @@ async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     status_code=202,
     openapi_extra=UPLOAD_SCHEMA,
     response_model=BatchAccepted,
-    responses=errors(400, 413),
+    responses=errors(400, 413, 507),
 )
 async def submit_batch(
     request: Request, response: Response, batches: Batches, viewer: CurrentViewer
@@ -83,7 +83,7 @@ def recent_batches(
     before: Annotated[float | None, Query(description="`createdAt` of the last one seen.")] = None,
 ) -> BatchList:
     """The caller's batches, newest first; `next` pages further back."""
-    found = batches.recent(viewer, limit=limit, before=before)
+    found = batches.recent(viewer, limit=limit + 1, before=before)
     return BatchList.of(found, limit=limit)
 
 

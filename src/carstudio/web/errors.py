@@ -19,6 +19,7 @@ from carstudio.errors import (
     GenerationError,
     NotFound,
     NotSignedIn,
+    StorageUnavailable,
     TooLarge,
     TryLater,
 )
@@ -50,6 +51,7 @@ def status_for(error: CarStudioError) -> int:
         (Expired, 410),
         (Conflict, 409),
         (ConfigurationError, 503),
+        (StorageUnavailable, 507),
     ):
         if isinstance(error, cls):
             return status

@@ -47,6 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (429, "The image service is rate limiting this account; try again in a minute."),
         (502, "The image service failed or refused the account; `error` says which."),
         (504, "The image took longer than the deadline and was cancelled."),
+        (507, "The server cannot store images now (its disk is full or read-only)."),
     )
 }
 """The error answers a route may give, for its `responses=`."""
@@ -236,6 +237,10 @@ class BatchStatusOut(ApiModel):
     switch_to: str | None = Field(
         description="When a retired model stopped the batch: the model switch-model offers."
     )
+    storage_problem: str | None = Field(
+        description="Why the batch is paused: the server cannot store images now; it goes on "
+        "by itself once it can."
+    )
     failed_rows_url: str | None
     retryable: int = Field(description="Failed rows that retry-failed would run again.")
     rows: list[RowProgressOut]
@@ -264,6 +269,7 @@ class BatchStatusOut(ApiModel):
             stop_kind=Failure(status.stop_failure) if status.stop_failure else None,
             replaced_model=status.replaced_model,
             switch_to=status.switch_to,
+            storage_problem=status.storage_problem,
             failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
             retryable=status.retryable,
             rows=[RowProgressOut.of(row, base) for row in status.rows],
@@ -277,9 +283,12 @@ class BatchSummary(ApiModel):
     finished_at: float | None
     source: str
     model: str
+    provider: str
     total: int
     done: int
-    failed: int
+    failed: int = Field(description="Rows that produced no image, cancelled ones included.")
+    canceled: int
+    stop_reason: str | None
     status_url: str
 
 
@@ -291,6 +300,9 @@ class BatchList(ApiModel):
 
     @classmethod
     def of(cls, found: list[JobSummary], *, limit: int) -> BatchList:
+        """`found` may hold one more than `limit`: that one only says a next page exists."""
+        more = len(found) > limit
+        found = found[:limit]
         items = [
             BatchSummary(
                 job_id=job.id,
@@ -299,14 +311,16 @@ class BatchList(ApiModel):
                 finished_at=job.finished_at,
                 source=job.source_name,
                 model=job.model,
+                provider=job.provider,
                 total=job.total,
                 done=job.done,
                 failed=job.failed,
+                canceled=job.canceled,
+                stop_reason=job.stop_reason,
                 status_url=f"/api/batch/{job.id}",
             )
             for job in found
         ]
-        more = len(found) == limit
         return cls(
             batches=items,
             next=f"/api/batches?limit={limit}&before={found[-1].created_at!r}" if more else None,
