@@ -188,8 +188,9 @@ export class BatchProgress extends HTMLElement {
     p.rows.clear();
     p.failedPanel.clear();
     p.actions.clear();
-    for (const node of [p.live, p.subtitle, p.modelNote]) node.textContent = "";
+    for (const node of [p.live, p.subtitle, p.modelNote, p.storageNote]) node.textContent = "";
     p.connection.hidden = p.gone.hidden = p.badge.hidden = p.modelNote.hidden = true;
+    p.storageNote.hidden = true;
     p.main.hidden = false;
     this.dataset.state = "loading";
     p.title.textContent = "Loading the batch…";
@@ -256,6 +257,11 @@ export class BatchProgress extends HTMLElement {
 
     p.batchError.hidden = !status.stopReason;
     p.batchError.textContent = status.stopReason ? `The batch stopped: ${status.stopReason}` : "";
+    // The server cannot store images now: the batch waits, and says so, until it can.
+    p.storageNote.hidden = !status.storageProblem;
+    if (p.storageNote.textContent !== (status.storageProblem || "")) {
+      p.storageNote.textContent = status.storageProblem || "";
+    }
     const moved = modelNote(status);
     p.modelNote.hidden = !moved;
     if (p.modelNote.textContent !== moved) p.modelNote.textContent = moved;
