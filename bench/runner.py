@@ -24,6 +24,7 @@ from bench import (
     peak_rss,
     row_overhead,
     scale_out,
+    shutdown,
     status_rps,
     zip_speed,
 )
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "zip": zip_speed.run,
     "rss": peak_rss.run,
     "intake": intake_speed.run,
+    "shutdown": shutdown.run,
     "scale": scale_out.run,
 }
 
@@ -88,6 +90,12 @@ FIGURES: dict[str, list[Figure]] = {
         # No target was set for intake; half a second keeps an upload's check interactive.
         Figure("intake_ms_5mb", "ms", "≤ 500 (own)", lambda r: r["intake_ms_5mb"] <= 500),
         Figure("intake_outcome", ""),
+    ],
+    "shutdown": [
+        Figure("shutdown_idle_s", "s"),
+        # Open requests get 3 s to finish; a held batch row or single image must not add to it.
+        Figure("shutdown_mid_batch_s", "s", "≤ 5", lambda r: r["shutdown_mid_batch_s"] <= 5),
+        Figure("shutdown_single_image_s", "s", "≤ 6", lambda r: r["shutdown_single_image_s"] <= 6),
     ],
     "scale": [
         Figure("scale_one_worker_s", "s"),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from carstudio.jobs.service import BatchService, JobStatus
+from tests.waiting import wait_until
 
 CARS = [
     ("Toyota", "Corolla", "sedan", "XSE", "2024", "red", "white", "1:1"),
@@ -35,17 +34,6 @@ def numbered_cars(count: int) -> bytes:
             for n in range(1, count + 1)
         ]
     )
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def wait_finished(batches: BatchService, job_id: str, timeout: float = 20.0) -> JobStatus:

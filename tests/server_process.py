@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.waiting import wait_until
 
 
 def free_port() -> int:
@@ -51,31 +53,38 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"server did not start:\n{self.log.read_text()}")
+        proc = self.proc
+        assert proc is not None
+
+        def answering_or_exited() -> bool:
+            if proc.poll() is not None:
+                return True
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return False
+
+        try:
+            wait_until(answering_or_exited, timeout=timeout, interval=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"server did not start: {exc}\n{self.log.read_text()}") from None
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{self.log.read_text()}")
 
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-    def interrupt(self) -> float:
-        """Ctrl-C; returns the seconds the process took to exit."""
+    def interrupt(self, timeout: float = 30.0) -> None:
+        """Ctrl-C, then wait for the process to exit."""
         assert self.proc is not None
-        started = time.monotonic()
         self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(30)
-        return time.monotonic() - started
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the server was still running {timeout:g} s after Ctrl-C:\n{self.log.read_text()}"
+            ) from None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

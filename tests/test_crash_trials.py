@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.batch_helpers import numbered_cars, read_zip, wait_until
+from tests.batch_helpers import numbered_cars, read_zip
 from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess
+from tests.waiting import wait_until
 
 CARS = 7
 """Three rows in flight (the concurrency) and more rows than that still queued."""

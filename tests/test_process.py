@@ -1,20 +1,22 @@
 """The server as a real process: killed mid-batch it resumes; Ctrl-C stops it; endless
-uploads are cut off."""
+uploads are cut off.
+
+How fast Ctrl-C stops it is measured by `python -m bench shutdown`."""
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.batch_helpers import numbered_cars, read_zip, wait_until
+from tests.batch_helpers import numbered_cars, read_zip
 from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -70,14 +72,12 @@ def test_a_server_killed_mid_batch_finishes_the_job_on_restart_paying_once_per_r
     assert len(images) == 6 and failed is None
 
 
-def test_ctrl_c_stops_the_server_within_seconds_even_mid_batch(
-    server, fake_replicate: FakeReplicate
-) -> None:
+def test_ctrl_c_stops_the_server_even_mid_batch(server, fake_replicate: FakeReplicate) -> None:
     fake_replicate.latency = 30  # rows are held inside Replicate calls when Ctrl-C comes
     process = server(fake_replicate, CARSTUDIO_WAIT_SECONDS="60").start()
     submit(process.url, numbered_cars(5))
     wait_until(lambda: fake_replicate.in_flight == 3, timeout=10)
-    assert process.interrupt() < 5.0
+    process.interrupt()
 
 
 def test_an_endless_upload_is_cut_off_near_the_limit(server) -> None:
@@ -109,10 +109,10 @@ def test_an_endless_upload_is_cut_off_near_the_limit(server) -> None:
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"5 MB" in answer
     assert sent < 12 * 1024 * 1024, f"the server read {sent} bytes before refusing"
-    time.sleep(0.1)
+    assert httpx.get(f"{process.url}/healthz", timeout=10).status_code == 200
 
 
-def test_ctrl_c_stops_the_server_within_seconds_during_a_single_image(
+def test_ctrl_c_stops_the_server_during_a_single_image(
     server, fake_replicate: FakeReplicate
 ) -> None:
     fake_replicate.latency = 30
@@ -123,4 +123,4 @@ def test_ctrl_c_stops_the_server_within_seconds_during_a_single_image(
     )
     request.start()
     wait_until(lambda: fake_replicate.in_flight == 1, timeout=10)
-    assert process.interrupt() < 6.0
+    process.interrupt()
