@@ -1,5 +1,6 @@
-"""`read_intake` on files at the 5 MB limit: one of many short rows (refused for its row count)
-and one of at most 50 rows with huge cells (read, with every overlong cell reported)."""
+"""`read_intake` on files at the 5 MB limit: one of many short rows (refused for its row count),
+one of at most 50 rows with huge cells (read, with every overlong cell reported), and awkward
+shapes a reader can trip over (blank or invisible lines, one endless header or row)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ def huge_cells() -> bytes:
     return HEADER + body
 
 
+def awkward_files() -> dict[str, bytes]:
+    """Files at the size limit shaped to slow a CSV reader down: a million blank or invisible
+    lines, or one endless header or row."""
+    return {
+        "blank_lines": b"make\n" + b"\n" * (MAX_BYTES - 10) + b"a\n",
+        "invisible_lines": b"make\n" + "\u200b\n".encode() * 1_300_000 + b"a\n",
+        "wide_header": b"make,model" + b"," * (MAX_BYTES - 20) + b"\na,b\n",
+        "wide_row": b"make,model\na,b" + b",x" * (MAX_BYTES // 2 - 20) + b"\n",
+    }
+
+
 def outcome(data: bytes) -> str:
     try:
         report = read_intake(data)
@@ -66,10 +78,16 @@ def run(work: Path) -> dict[str, Any]:
     many, wide = many_rows(), huge_cells()
     over = many + b"Carmaker,Model-x,,,,,,\n" * 3  # a few bytes over the limit
     assert len(over) > MAX_BYTES
+    awkward = awkward_files()
+    assert all(len(data) <= MAX_BYTES for data in awkward.values())
+    awkward_ms = {name: timing(data) for name, data in awkward.items()}
     return {
         "intake_ms_5mb": timing(many),
         "intake_outcome": outcome(many),
+        "intake_ms_5mb_awkward": max(awkward_ms.values()),
         "details": {
+            "awkward_ms": awkward_ms,
+            "awkward_outcomes": {name: outcome(data) for name, data in awkward.items()},
             "many_rows_bytes": len(many),
             "huge_cells_bytes": len(wide),
             "huge_cells_ms": timing(wide),

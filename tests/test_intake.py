@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import time
 import zipfile
 
 import pytest
@@ -543,7 +541,7 @@ def test_the_report_in_json_matches_the_api_contract() -> None:
     assert body["delimiter"] == ","
 
 
-# --- speed ---------------------------------------------------------------------------------
+# --- awkward files at the size limit (`python -m bench intake` times them) -----------------
 
 
 @pytest.mark.parametrize(
@@ -565,12 +563,9 @@ def test_the_report_in_json_matches_the_api_contract() -> None:
         ),
     ],
 )
-def test_5_mb_files_are_read_quickly(data: bytes) -> None:
+def test_awkward_5_mb_files_give_a_report_or_invalid_input(data: bytes) -> None:
     assert len(data) <= MAX_BYTES
-    started = time.perf_counter()
-    with contextlib.suppress(InvalidInput):
-        read_intake(data)
-    assert time.perf_counter() - started < 1.5
+    read_or_refuse(data)
 
 
 # --- whatever the bytes: a report or InvalidInput, nothing else -------------------------
