@@ -4,13 +4,15 @@ is paid for twice, and people are told why in a sentence."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
+from carstudio.errors import Expired
 from carstudio.generation import Studio
-from carstudio.jobs import worker
+from carstudio.jobs import service, worker
 from carstudio.jobs.service import BatchService
-from tests.batch_helpers import numbered_cars, wait_finished, wait_until
+from tests.batch_helpers import numbered_cars, read_zip, wait_finished, wait_until
 from tests.fakes.replicate import FakeReplicate
 
 UPLOAD = {"file": ("cars.csv", numbered_cars(3), "text/csv")}
@@ -107,3 +109,75 @@ def test_retry_failed_resumes_a_row_whose_prediction_was_made(
     batches.retry_failed(job_id)
     assert wait_finished(batches, job_id).done == 1
     assert fake_replicate.creation_count() == 1
+
+
+def test_a_zip_that_cannot_be_written_says_why_and_is_built_again_later(
+    make_settings, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "ARCHIVE_RETRY_FIRST", 0.2)
+    settings = make_settings(fake=fake_replicate, lease_seconds=1.0)
+    batches = BatchService(settings, Studio(settings))
+    try:
+        batches.start(workers=False, periodic=False)
+        job_id = batches.submit(numbered_cars(2))
+        # ZIPs go where nothing may be written (sysfs refuses even root: EACCES), as when the
+        # downloads folder has lost its write permission.
+        downloads = settings.downloads_dir
+        downloads.rmdir()
+        downloads.symlink_to("/sys/fs")
+        batches.start(workers=True, periodic=True)
+        waiting = wait_until(lambda: batches.store.job(job_id).archive_error, interval=0.01)
+        assert "may not write to its data directory" in waiting
+        assert "tried again in 0.2 seconds" in waiting
+        assert batches.status(job_id).state == "archiving"
+        downloads.unlink()  # write access returns
+        downloads.mkdir()
+        status = wait_finished(batches, job_id)
+        assert status.zip_ready and status.archive_problem is None
+        images, _, _ = read_zip(batches.zip_path(job_id))
+        assert len(images) == 2
+        assert batches.store.job(job_id).archive_error is None
+    finally:
+        batches.stop()
+        batches.studio.close()
+
+
+def test_cleanup_leaves_a_batch_retried_after_it_was_read_and_a_retry_after_it_sees_410(
+    start_service, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.add_fault("safety", when="Model-2,", times=2)
+    batches = start_service(fake=fake_replicate)
+    job_id = batches.submit(numbered_cars(2))
+    assert wait_finished(batches, job_id).failed == 1
+    later = time.time() + 7 * 3600  # past the six-hour retention
+
+    # Cleanup reads the finished job; a retry starts before cleanup marks it expired.
+    (seen,) = batches.store.inactive_jobs(later - 6 * 3600)
+    batches.retry_failed(job_id)
+    assert not batches.store.expire(seen), "changed since it was read: left alone"
+    status = wait_finished(batches, job_id)
+    assert batches.zip_path(job_id).is_file() and status.failed == 1
+
+    # Activity counts from when it last finished, not when it was created.
+    assert batches.cleanup(now=status.finished_at + 3600) == 0
+    assert batches.cleanup(now=later + 3600) == 1
+    with pytest.raises(Expired):
+        batches.retry_failed(job_id)
+    assert not (batches.batch_images_dir / job_id).exists()
+
+
+@pytest.fixture
+def start_service(make_settings):
+    started: list[BatchService] = []
+
+    def start(**overrides) -> BatchService:
+        settings = make_settings(**overrides)
+        batches = BatchService(settings, Studio(settings))
+        batches.start(workers=True, periodic=False)
+        started.append(batches)
+        return batches
+
+    yield start
+    for batches in started:
+        batches.stop()
+        batches.studio.close()

@@ -92,6 +92,13 @@ def add_single_slots(conn: Connection) -> None:
     _create(conn, "single_slots")
 
 
+def add_archive_retries(conn: Connection) -> None:
+    """A ZIP that cannot be built says why and is tried again later, with a growing wait."""
+    _add_column(conn, "jobs", "archive_error", "TEXT")
+    _add_column(conn, "jobs", "archive_retry_at", "FLOAT")
+    _add_column(conn, "jobs", "archive_attempts", "INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -100,6 +107,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_accounts_and_owners", add_accounts_and_owners),
     Migration("add_rows_queued_at", add_rows_queued_at),
     Migration("add_single_slots", add_single_slots),
+    Migration("add_archive_retries", add_archive_retries),
 )
 
 

@@ -32,6 +32,10 @@ class Job(Base):
     """The user who started the batch; None when sign-in was off."""
     zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
     archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    archive_error: Mapped[str | None] = mapped_column(Text, default=None)
+    """Why the last try to build the ZIP failed; it is tried again at `archive_retry_at`."""
+    archive_retry_at: Mapped[float | None] = mapped_column(Float, default=None)
+    archive_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Row(Base):

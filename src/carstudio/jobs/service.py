@@ -34,13 +34,15 @@ from carstudio.jobs.store import Store, database_url
 from carstudio.jobs.worker import CANCELED_REASON, RowWorker
 from carstudio.naming import unique_stem
 from carstudio.providers.models import REPLACEMENT, get_model, requested_model
-from carstudio.storage import StorageGuard
+from carstudio.storage import StorageGuard, is_storage_fault
 
 log = logging.getLogger(__name__)
 
 _JOB_ID_LENGTH = 32
 THUMB_SIZE = (320, 320)
 CLEANUP_EVERY = 3600.0
+ARCHIVE_RETRY_FIRST = 5.0
+ARCHIVE_RETRY_MAX = 300.0
 STATUS_TTL = 0.5
 """Seconds a progress answer is reused; pages poll every 2 s."""
 
@@ -86,6 +88,8 @@ class JobStatus:
     """The model to offer when a retired model stopped the batch."""
     storage_problem: str | None = None
     """Why the batch is paused: the server cannot store images now."""
+    archive_problem: str | None = None
+    """Why its ZIP is not there yet, after a failed try to build it."""
     rows: tuple[RowStatus, ...] = ()
 
     @property
@@ -552,28 +556,51 @@ class BatchService:
             archive.build_zip(
                 job, self.store.rows(job_id), images_dir=self.batch_images_dir, dest=dest
             )
-        except Exception:
-            log.exception("building the ZIP of job %s failed; it will be tried again", job_id)
-            self.store.set_job(job_id, state=JobState.RUNNING.value)
+        except Exception as exc:
+            self._archive_failed(job, exc)
             return
         self.store.set_job(
-            job_id, state=JobState.READY.value, zip_name=f"{job_id}.zip", finished_at=time.time()
+            job_id,
+            state=JobState.READY.value,
+            zip_name=f"{job_id}.zip",
+            finished_at=time.time(),
+            archive_error=None,
+            archive_retry_at=None,
+            archive_attempts=0,
+        )
+
+    def _archive_failed(self, job: Job, exc: Exception) -> None:
+        """The job stays 'archiving' with a reason a person can read, tried again later."""
+        wait = min(ARCHIVE_RETRY_FIRST * 2**job.archive_attempts, ARCHIVE_RETRY_MAX)
+        if isinstance(exc, OSError) and is_storage_fault(exc):
+            reason = self.storage.noticed(exc)
+            log.warning("the ZIP of job %s waits for storage: %s", job.id, exc)
+        else:
+            reason = "The ZIP could not be built because of an internal error."
+            if job.archive_attempts == 0:
+                log.exception("building the ZIP of job %s failed", job.id)
+            else:
+                log.warning("building the ZIP of job %s failed again: %s", job.id, exc)
+        self.store.archive_failed(
+            job.id, error=f"{reason} It is tried again in {wait:g} seconds.", wait=wait
         )
 
     def cleanup(self, now: float | None = None) -> int:
-        """Remove images and ZIPs older than the retention period; their jobs answer 410."""
+        """Remove the images and ZIPs of batches untouched for the retention period (counted
+        from when they last finished); their jobs then answer 410."""
         now = time.time() if now is None else now
         cutoff = now - self.settings.retention_hours * 3600
         removed = 0
-        for job in self.store.jobs_older_than(cutoff):
-            if job.state != JobState.READY.value:
+        for job in self.store.inactive_jobs(cutoff):
+            # Expired first, and only if nothing changed since it was read: a batch retried
+            # at this moment keeps its files.
+            if not self.store.expire(job):
                 continue
             shutil.rmtree(self.batch_images_dir / job.id, ignore_errors=True)
             shutil.rmtree(self.settings.data_dir / "thumbs" / job.id, ignore_errors=True)
             zip_path = self.settings.downloads_dir / f"{job.id}.zip"
             for path in [zip_path, *archive.leftover_parts(zip_path)]:
                 path.unlink(missing_ok=True)
-            self.store.set_job(job.id, state=JobState.EXPIRED.value, zip_name=None)
             self._status_cache.forget(job.id)
             removed += 1
         for folder in (self.studio.single_dir, self.settings.data_dir / "scratch"):

@@ -172,7 +172,11 @@ class Store:
                 s,
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
-                .values(state=JobState.ARCHIVING.value, archive_started_at=self.clock()),
+                .values(
+                    state=JobState.ARCHIVING.value,
+                    archive_started_at=self.clock(),
+                    archive_retry_at=None,
+                ),
             )
             return bool(changed)
 
@@ -181,30 +185,70 @@ class Store:
             return list(s.scalars(select(Job.id).where(Job.state == state.value)))
 
     def stalled_archives(self, started_before: float) -> list[str]:
-        """Jobs whose ZIP building began before `started_before` and never ended."""
+        """Jobs whose ZIP to build again: its builder stopped before `started_before` and never
+        finished, or a failed build's wait is over."""
+        now = self.clock()
         with self.session() as s:
             return list(
                 s.scalars(
                     select(Job.id).where(
                         Job.state == JobState.ARCHIVING.value,
                         or_(
-                            Job.archive_started_at.is_(None),
-                            Job.archive_started_at < started_before,
+                            and_(
+                                Job.archive_retry_at.is_(None),
+                                or_(
+                                    Job.archive_started_at.is_(None),
+                                    Job.archive_started_at < started_before,
+                                ),
+                            ),
+                            Job.archive_retry_at <= now,
                         ),
                     )
                 )
             )
 
-    def jobs_older_than(self, cutoff: float) -> list[Job]:
+    def archive_failed(self, job_id: str, *, error: str, wait: float) -> None:
+        """The ZIP could not be built: say why, and when it is tried again."""
+        with self.session() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.ARCHIVING.value)
+                .values(
+                    archive_error=error,
+                    archive_retry_at=self.clock() + wait,
+                    archive_attempts=Job.archive_attempts + 1,
+                )
+            )
+
+    def inactive_jobs(self, cutoff: float) -> list[Job]:
+        """Finished jobs with no activity since `cutoff`: nothing made, retried or moved."""
         with self.session() as s:
             return list(
                 s.scalars(
                     select(Job).where(
-                        Job.created_at < cutoff,
-                        Job.state.in_([JobState.READY.value, JobState.RUNNING.value]),
+                        Job.state == JobState.READY.value,
+                        func.coalesce(Job.finished_at, Job.created_at) < cutoff,
                     )
                 )
             )
+
+    def expire(self, job: Job) -> bool:
+        """Mark a job expired if it is still as it was read (ready, finished at that moment);
+        False when it changed since (say, a retry started), and its files must stay."""
+        with self.session() as s:
+            changed = _changed(
+                s,
+                update(Job)
+                .where(
+                    Job.id == job.id,
+                    Job.state == JobState.READY.value,
+                    Job.finished_at.is_(None)
+                    if job.finished_at is None
+                    else Job.finished_at == job.finished_at,
+                )
+                .values(state=JobState.EXPIRED.value, zip_name=None),
+            )
+            return bool(changed)
 
     # -- rows: leases ---------------------------------------------------------------------------
 
@@ -419,7 +463,7 @@ class Store:
         `model`; finished images stay as they are."""
         stopped = [Failure.MODEL_UNAVAILABLE.value, Failure.BATCH_STOPPED.value]
         with self.session() as s:
-            job = s.get(Job, job_id)
+            job = s.get(Job, job_id, with_for_update=True)
             if job is None or job.state != JobState.READY.value:
                 return []
             rows = list(
@@ -442,8 +486,9 @@ class Store:
     def reset_failed(self, job_id: str) -> list[int]:
         """Put a finished job's failed rows back in the queue, and the job back to running."""
         with self.session() as s:
-            job = s.get(Job, job_id)
-            if job is None:
+            # Locked and checked in one step: cleanup may be expiring this very job.
+            job = s.get(Job, job_id, with_for_update=True)
+            if job is None or job.state != JobState.READY.value:
                 return []
             rows = list(
                 s.scalars(

@@ -241,6 +241,10 @@ class BatchStatusOut(ApiModel):
         description="Why the batch is paused: the server cannot store images now; it goes on "
         "by itself once it can."
     )
+    archive_problem: str | None = Field(
+        description="Why the ZIP is not ready yet after a failed try to build it, and when it "
+        "is tried again."
+    )
     failed_rows_url: str | None
     retryable: int = Field(description="Failed rows that retry-failed would run again.")
     rows: list[RowProgressOut]
@@ -270,6 +274,7 @@ class BatchStatusOut(ApiModel):
             replaced_model=status.replaced_model,
             switch_to=status.switch_to,
             storage_problem=status.storage_problem,
+            archive_problem=status.archive_problem,
             failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
             retryable=status.retryable,
             rows=[RowProgressOut.of(row, base) for row in status.rows],

@@ -257,11 +257,10 @@ export class BatchProgress extends HTMLElement {
 
     p.batchError.hidden = !status.stopReason;
     p.batchError.textContent = status.stopReason ? `The batch stopped: ${status.stopReason}` : "";
-    // The server cannot store images now: the batch waits, and says so, until it can.
-    p.storageNote.hidden = !status.storageProblem;
-    if (p.storageNote.textContent !== (status.storageProblem || "")) {
-      p.storageNote.textContent = status.storageProblem || "";
-    }
+    // The server cannot store images (or write the ZIP) now: the batch waits, and says so.
+    const waiting = status.storageProblem || status.archiveProblem || "";
+    p.storageNote.hidden = !waiting;
+    if (p.storageNote.textContent !== waiting) p.storageNote.textContent = waiting;
     const moved = modelNote(status);
     p.modelNote.hidden = !moved;
     if (p.modelNote.textContent !== moved) p.modelNote.textContent = moved;
