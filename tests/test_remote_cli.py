@@ -3,15 +3,11 @@ Car Studio served over HTTP (uvicorn on a free local port) instead of in process
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,51 +22,21 @@ from carstudio.remote import RemoteStudio
 from carstudio.web.app import create_app
 from tests.batch_helpers import CARS, csv_of, numbered_cars
 from tests.fakes.replicate import FakeReplicate
+from tests.serving import free_socket, servers
 
 # Wide enough that rich does not wrap a summary line around a temporary path.
 runner = CliRunner(env={"COLUMNS": "250"})
 SERVER_TOKEN = "cs_remote_token_never_shown_0123456789"
-STARTUP_SECONDS = 15.0
 TOKEN_SENTENCE = "the server needs a valid API token"
 
 Serve = Callable[[ASGIApp], str]
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture
 def serve() -> Iterator[Serve]:
     """`serve(asgi_app)` runs the app with uvicorn on a free local port; returns its address."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(asgi: ASGIApp) -> str:
-        sock = _free_socket()
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="auto"))
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"server-{port}", daemon=True
-        )
-        thread.start()
-        running.append((server, thread))
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail(f"The test server on port {port} did not start.")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{port}"
-
-    try:
-        yield start
-    finally:
-        for server, _ in running:
-            server.should_exit = True
-        for _, thread in running:
-            thread.join(timeout=10)
+    with servers() as running:
+        yield running.start
 
 
 @pytest.fixture
@@ -166,7 +132,7 @@ def test_a_bad_csv_exits_2_with_the_servers_sentence(
 
 
 def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
-    with _free_socket() as sock:  # bound, never listening: nothing answers there
+    with free_socket() as sock:  # bound, never listening: nothing answers there
         server = f"http://127.0.0.1:{sock.getsockname()[1]}"
         made = runner.invoke(app, ["generate", "--make", "Kia", "--server", server])
         ran = runner.invoke(

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from carstudio.errors import ClientGone, TryLater
+from carstudio.jobs.models import SingleSlot
 from carstudio.jobs.slots import SingleImageLine
-from tests.batch_helpers import numbered_cars
+from carstudio.web.app import create_app
+from tests.batch_helpers import numbered_cars, wait_until
 from tests.fakes.replicate import FakeReplicate
-from tests.batch_helpers import wait_until
+from tests.serving import servers
 
 
 def post_singles(client: TestClient, count: int) -> list[int]:
@@ -110,3 +117,47 @@ def test_a_single_image_whose_client_left_while_waiting_makes_nothing(make_setti
     finally:
         batches.stop()
         batches.studio.close()
+
+
+def test_a_client_that_hangs_up_while_its_image_waits_makes_nothing(
+    make_settings, fake_replicate: FakeReplicate
+) -> None:
+    """Over a real socket: the request is sent, the slot is busy, the client closes."""
+    fake_replicate.latency = 1.5
+    settings = make_settings(fake=fake_replicate, concurrency=1)
+    app = create_app(settings)
+    with servers() as running:
+        base = running.start(app)
+        busy = threading.Thread(
+            target=httpx.post,
+            args=(f"{base}/api/car-image",),
+            kwargs={"json": {"make": "Kia", "model": "Busy"}, "timeout": 30},
+        )
+        busy.start()
+        wait_until(lambda: fake_replicate.creation_count("Busy") == 1)
+        body = json.dumps({"make": "Kia", "model": "Abandoned"}).encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                b"POST /api/car-image HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            wait_until(lambda: waiting(app) == 1)  # in line for the one slot, then hung up
+        busy.join(timeout=30)
+        # Once the slot is free again, any image still in line would have been made by now.
+        assert httpx.post(f"{base}/api/car-image", json={"make": "Kia"}).status_code == 200
+    assert fake_replicate.creation_count("Abandoned") == 0
+    assert fake_replicate.creation_count() == 2
+
+
+def waiting(app: Any) -> int:
+    """Single images in line for a slot, as the store counts them."""
+    with app.state.batches.store.session() as s:
+        return int(
+            s.scalar(
+                select(func.count()).select_from(SingleSlot).where(SingleSlot.holding.is_(False))
+            )
+            or 0
+        )

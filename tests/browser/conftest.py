@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
 from carstudio.config import Settings
 from carstudio.web.app import create_app
+from tests.serving import servers
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,7 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
-STARTUP_SECONDS = 15.0
 # axe-core 4.14.1, MPL-2.0; see vendor/README.md.
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 RUN_AXE = """async () => {
@@ -152,46 +148,11 @@ def check_accessibility() -> CheckAccessibility:
     return check
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture
 def serve_app() -> Iterator[ServeApp]:
     """A factory: `serve_app(settings)` runs Car Studio on a free local port, returns its URL."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def serve(settings: Settings) -> str:
-        sock = _free_socket()
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"carstudio-{port}", daemon=True
-        )
-        thread.start()
-        running.append((server, thread))
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not server.started:
-            if not thread.is_alive():
-                pytest.fail("Car Studio's server stopped while starting; see the log above.")
-            if time.monotonic() > deadline:
-                pytest.fail(f"Car Studio's server did not start within {STARTUP_SECONDS:.0f} s.")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{port}"
-
-    try:
-        yield serve
-    finally:
-        for server, _ in running:
-            server.should_exit = True
-        for _, thread in running:
-            thread.join(timeout=10)
+    with servers() as running:
+        yield lambda settings: running.start(create_app(settings))
 
 
 @pytest.fixture
