@@ -67,6 +67,7 @@ OPERATIONS = [
     ("GET", "/downloads/{name}"),
     ("GET", "/api/csv-template"),
     ("GET", "/api/batches"),
+    ("GET", "/api/usage"),
 ]
 
 

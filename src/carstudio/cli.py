@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from carstudio import cli_accounts
+from carstudio import cli_accounts, cli_usage
 from carstudio.config import Settings, keep_files_private
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
 from carstudio.providers.models import MODELS
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(cli_accounts.users, name="users")
 app.add_typer(cli_accounts.tokens, name="tokens")
+app.command(name="usage")(cli_usage.usage)
 
 PeriodicOption = Annotated[
     bool | None,

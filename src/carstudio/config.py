@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -99,6 +100,24 @@ class Settings(BaseSettings):
     )
     concurrency: int = Field(
         default=3, ge=1, le=50, description="CARSTUDIO_CONCURRENCY: images in flight, server-wide."
+    )
+    prices_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CARSTUDIO_PRICES", "CARSTUDIO_PRICES_FILE"),
+        description="CARSTUDIO_PRICES: a TOML or JSON file of USD per image that replaces list "
+        "prices (negotiated rates, or prices changed since).",
+    )
+    budget_per_batch: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="CARSTUDIO_BUDGET_PER_BATCH: USD; a batch whose estimate is more is refused "
+        "before anything is spent.",
+    )
+    budget_monthly: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="CARSTUDIO_BUDGET_MONTHLY: USD per calendar month (UTC) across the whole "
+        "deployment; no prediction is created that would pass it.",
     )
     min_free_mb: int = Field(
         default=200,

@@ -48,6 +48,10 @@ class TryLater(CarStudioError):
         self.retry_after = retry_after
 
 
+class BudgetReached(CarStudioError):
+    """Spending the money would pass a budget an operator set; the message names it."""
+
+
 class StorageUnavailable(CarStudioError):
     """The data directory cannot take images now (full or read-only); the message says which."""
 
@@ -91,13 +95,20 @@ class Failure(StrEnum):
     """Another row met a fault every row would meet (say, no credit), so this one never ran."""
     INTERNAL = "internal"
     """Car Studio itself failed; the error is logged."""
+    BUDGET_REACHED = "budget_reached"
+    """Making the image would pass the month's budget (CARSTUDIO_BUDGET_MONTHLY)."""
 
 
 RETRYABLE = frozenset({Failure.RATE_LIMITED, Failure.TRANSIENT, Failure.BAD_OUTPUT})
 """Faults worth one more attempt: the next try may well succeed."""
 
 FATAL_FOR_BATCH = frozenset(
-    {Failure.UNAUTHENTICATED, Failure.INSUFFICIENT_CREDIT, Failure.MODEL_UNAVAILABLE}
+    {
+        Failure.UNAUTHENTICATED,
+        Failure.INSUFFICIENT_CREDIT,
+        Failure.MODEL_UNAVAILABLE,
+        Failure.BUDGET_REACHED,
+    }
 )
 """Faults that every remaining row would hit too: stop the batch instead of paying to learn it."""
 
@@ -114,6 +125,19 @@ MADE_ANEW = frozenset(
 means a new one. Any other failed row that has a prediction id resumes it, never pays again."""
 
 NOT_RETRIED = frozenset({Failure.INVALID_ROW, Failure.CANCELED})
+
+NEVER_CREATED = frozenset(
+    {
+        Failure.UNAUTHENTICATED,
+        Failure.INSUFFICIENT_CREDIT,
+        Failure.MODEL_UNAVAILABLE,
+        Failure.INVALID_INPUT,
+        Failure.RATE_LIMITED,
+        Failure.DEADLINE,
+        Failure.BUDGET_REACHED,
+    }
+)
+"""Create failures that leave no prediction behind (a transient one may have made one)."""
 """Rows that retry-failed leaves alone: their values must change first, or the person chose."""
 
 
@@ -136,6 +160,11 @@ class GenerationError(CarStudioError):
     @property
     def retryable(self) -> bool:
         return self.failure in RETRYABLE
+
+    @property
+    def surely_not_created(self) -> bool:
+        """Replicate refused the create, or it was never sent: nothing to pay for."""
+        return self.prediction_id is None and self.failure in NEVER_CREATED
 
     @property
     def fatal_for_batch(self) -> bool:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from PIL import Image
 
 from carstudio.config import Settings
-from carstudio.errors import NotFound
+from carstudio.errors import GenerationError, NotFound
 from carstudio.naming import image_stem
 from carstudio.prompts import PromptBook, load_prompt_book
 from carstudio.providers import Prediction, Provider, StoredImage, build_provider
@@ -26,6 +27,17 @@ from carstudio.providers.models import requested_model
 from carstudio.spec import CarSpec
 
 _IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class Booking(Protocol):
+    """Pays for one image in the ledger: booked before the create, settled after it."""
+
+    def before_create(self) -> None:
+        """Book the image; raises GenerationError(BUDGET_REACHED) past a budget."""
+
+    def created(self, prediction_id: str) -> None: ...
+
+    def not_created(self) -> None: ...
 
 
 def run_prediction(
@@ -39,6 +51,7 @@ def run_prediction(
     on_created: Callable[[Prediction], None] | None = None,
     on_downloading: Callable[[Prediction], None] | None = None,
     slot: AbstractContextManager[object] | None = None,
+    booking: Booking | None = None,
 ) -> tuple[Prediction, StoredImage]:
     """Create (or resume `prediction_id`), wait, and store the image at `dest` plus suffix.
 
@@ -47,7 +60,16 @@ def run_prediction(
     """
     with slot or nullcontext():
         if prediction_id is None:
-            prediction = provider.create(prompt=prompt, spec=spec, deadline=deadline)
+            if booking is not None:
+                booking.before_create()
+            try:
+                prediction = provider.create(prompt=prompt, spec=spec, deadline=deadline)
+            except GenerationError as exc:
+                if booking is not None and exc.surely_not_created:
+                    booking.not_created()
+                raise
+            if booking is not None:
+                booking.created(prediction.id)
             if on_created is not None:
                 on_created(prediction)
         else:
@@ -113,6 +135,7 @@ class Studio:
         *,
         model: str | None = None,
         slot: AbstractContextManager[object] | None = None,
+        booking: Callable[[Provider, str], Booking] | None = None,
     ) -> GeneratedImage:
         """Make one image now and keep it in the data directory; `slot` is held while
         Replicate works on it (see `run_prediction`)."""
@@ -127,6 +150,7 @@ class Studio:
             dest=self.single_dir / image_id / image_stem(spec),
             deadline=started + self.settings.prediction_deadline,
             slot=slot,
+            booking=None if booking is None else booking(provider, image_id),
         )
         width, height = image_size(stored)
         return GeneratedImage(

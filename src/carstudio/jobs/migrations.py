@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from carstudio.accounts import models as _accounts  # noqa: F401 - registers its tables
+from carstudio.billing import models as _billing  # noqa: F401 - registers its tables
 from carstudio.db import Base
 from carstudio.jobs import models as _jobs  # noqa: F401 - registers its tables
 
@@ -99,6 +100,11 @@ def add_archive_retries(conn: Connection) -> None:
     _add_column(conn, "jobs", "archive_attempts", "INTEGER NOT NULL DEFAULT 0")
 
 
+def add_ledger(conn: Connection) -> None:
+    """Every prediction paid for, so spending can be shown and budgets kept."""
+    _create(conn, "ledger")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -108,6 +114,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_rows_queued_at", add_rows_queued_at),
     Migration("add_single_slots", add_single_slots),
     Migration("add_archive_retries", add_archive_retries),
+    Migration("add_ledger", add_ledger),
 )
 
 

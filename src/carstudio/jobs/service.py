@@ -5,6 +5,7 @@ Used by the web API and the CLI alike; it knows nothing of HTTP.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import shutil
@@ -14,14 +15,24 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from carstudio.accounts.viewer import ANYONE, Viewer
+from carstudio.billing.ledger import Ledger, LedgerBooking, UsageLine, dollars
 from carstudio.config import Settings
-from carstudio.errors import NOT_RETRIED, Conflict, Expired, Failure, InvalidInput, NotFound
+from carstudio.errors import (
+    NOT_RETRIED,
+    BudgetReached,
+    Conflict,
+    Expired,
+    Failure,
+    InvalidInput,
+    NotFound,
+)
 from carstudio.generation import Studio
 from carstudio.intake import IntakeReport, read_intake
 from carstudio.jobs import archive
@@ -33,7 +44,9 @@ from carstudio.jobs.states import JobState, RowState
 from carstudio.jobs.store import Store, database_url
 from carstudio.jobs.worker import CANCELED_REASON, RowWorker
 from carstudio.naming import unique_stem
+from carstudio.providers import Provider
 from carstudio.providers.models import REPLACEMENT, get_model, requested_model
+from carstudio.providers.prices import CURRENCY, PriceBook
 from carstudio.storage import StorageGuard, is_storage_fault
 
 log = logging.getLogger(__name__)
@@ -124,6 +137,25 @@ class JobSummary:
     stop_reason: str | None
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """What a batch would cost before it starts."""
+
+    images: int
+    cached_images: int
+    per_image: Decimal | None
+    """None when the model's price is unknown."""
+    model: str
+    currency: str = CURRENCY
+    includes_rerolls: bool = False
+
+    @property
+    def total(self) -> Decimal | None:
+        if self.per_image is None:
+            return None
+        return self.per_image * (self.images - self.cached_images)
+
+
 class StatusCache:
     """Recent progress answers by job id, shared by every request thread.
 
@@ -173,6 +205,8 @@ class BatchService:
         if settings.fallback_model is not None:
             get_model(settings.fallback_model, setting="CARSTUDIO_FALLBACK_MODEL")
         self.storage = StorageGuard(settings.data_dir, min_free_mb=settings.min_free_mb)
+        self.prices = PriceBook(settings.prices_file)
+        self.ledger = Ledger(self.store, monthly_cap=settings.budget_monthly)
         self.worker = RowWorker(
             store=self.store,
             providers=studio.provider_for,
@@ -185,6 +219,7 @@ class BatchService:
             on_row_finished=self.finish_if_complete,
             requeue=self._requeue,
             storage=self.storage,
+            bookings=self._row_booking,
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
         self.singles = SingleImageLine(
@@ -198,6 +233,71 @@ class BatchService:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._status_cache = StatusCache(ttl=STATUS_TTL)
+
+    def _row_booking(self, job: Job, row: Row, provider: Provider) -> LedgerBooking:
+        return LedgerBooking(
+            self.ledger,
+            model=provider.model,
+            usd=self.prices.per_image(provider.model),
+            kind="batch",
+            job_id=job.id,
+            row=row.row,
+            owner_id=job.owner_id,
+        )
+
+    def single_booking(self, viewer: Viewer) -> Callable[[Provider, str], LedgerBooking]:
+        """How a single image for `viewer` is booked in the ledger."""
+        return lambda provider, image_id: LedgerBooking(
+            self.ledger,
+            model=provider.model,
+            usd=self.prices.per_image(provider.model),
+            kind="single",
+            image_id=image_id,
+            owner_id=viewer.owner_id,
+        )
+
+    def usage(
+        self, viewer: Viewer, *, start: dt.date, end: dt.date
+    ) -> tuple[list[UsageLine], Decimal]:
+        """Spending per day and model from `start` to `end` (UTC days, both included), and
+        this month's total so far; the viewer's own, or everyone's for an admin."""
+        everyone = viewer.user_id is None or viewer.admin
+        first = dt.datetime.combine(start, dt.time(), dt.UTC).timestamp()
+        after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+        lines = self.ledger.usage(
+            start=first, end=after, owner_id=viewer.user_id, everyone=everyone
+        )
+        month = self.ledger.spent_this_month(viewer.user_id, everyone=everyone)
+        return lines, month
+
+    def _check_budgets(self, estimate: Estimate) -> None:
+        """Refuse a batch whose estimate passes a budget, before anything is spent."""
+        caps = (
+            (self.settings.budget_per_batch, "a batch", "CARSTUDIO_BUDGET_PER_BATCH", Decimal(0)),
+            (
+                self.settings.budget_monthly,
+                "this month's spending",
+                "CARSTUDIO_BUDGET_MONTHLY",
+                self.ledger.spent_this_month(),
+            ),
+        )
+        for cap, what, setting, spent in caps:
+            if cap is None or estimate.images == 0:
+                continue
+            if estimate.total is None:
+                raise BudgetReached(
+                    f"The price of {estimate.model} is unknown, so this batch cannot be kept "
+                    f"within the budget for {what} ({setting}); set its price in "
+                    "CARSTUDIO_PRICES or choose a model with a known price."
+                )
+            if spent + estimate.total > cap:
+                raise BudgetReached(
+                    f"This batch of {estimate.images} images would cost about "
+                    f"{dollars(estimate.total)}, which passes the budget for {what} "
+                    f"({dollars(cap)}, {setting}"
+                    + (f"; {dollars(spent)} already spent" if spent else "")
+                    + "). Split the file or choose a cheaper model."
+                )
 
     def _requeue(self, row_id: int, delay: float) -> None:
         if delay > 0:
@@ -278,6 +378,16 @@ class BatchService:
         """The intake report for a file; starts nothing and costs nothing."""
         return read_intake(data)
 
+    def estimate(self, report: IntakeReport, *, model: str | None = None) -> Estimate:
+        """What running the valid rows of `report` on `model` would cost."""
+        provider = self.studio.provider_for(model)
+        return Estimate(
+            images=len(report.valid_rows),
+            cached_images=0,
+            per_image=self.prices.per_image(provider.model),
+            model=provider.model,
+        )
+
     def submit(
         self,
         data: bytes,
@@ -294,6 +404,7 @@ class BatchService:
         provider = self.studio.provider_for(model)
         report = read_intake(data)
         self.storage.check()
+        self._check_budgets(self.estimate(report, model=model))
         if report.invalid_rows and not skip_invalid:
             count = len(report.invalid_rows)
             raise InvalidInput(

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 
 from carstudio.errors import Failure, GenerationError
-from carstudio.generation import run_prediction
+from carstudio.generation import Booking, run_prediction
 from carstudio.jobs.leases import Heartbeat
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
@@ -59,6 +59,7 @@ class RowWorker:
         on_row_finished: Callable[[str], None],
         requeue: Callable[[int, float], None],
         storage: StorageGuard,
+        bookings: Callable[[Job, Row, Provider], Booking],
         fallback_model: str | None = None,
     ) -> None:
         self.store = store
@@ -75,6 +76,8 @@ class RowWorker:
         self.requeue = requeue
         """Queue a row's task again after a delay in seconds."""
         self.storage = storage
+        self.bookings = bookings
+        """How a row's image is booked in the ledger before it is paid for."""
 
     def process(self, row_id: int) -> None:
         """Take the row if nobody else has it, and carry it to a terminal state."""
@@ -130,8 +133,9 @@ class RowWorker:
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
         try:
+            booking = self.bookings(job, row, provider)
             if prediction_id is None and not fresh:
-                prediction_id = self._recover_lost_create(provider, row, spec)
+                prediction_id = self._recover_lost_create(provider, row, spec, booking)
                 if prediction_id is None:
                     self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
             _, stored = run_prediction(
@@ -145,6 +149,7 @@ class RowWorker:
                     row, state=RowState.WAITING.value, prediction_id=p.id
                 ),
                 on_downloading=lambda p: self._advance(row, state=RowState.DOWNLOADING.value),
+                booking=booking,
             )
         except GenerationError as exc:
             if self._move_to_fallback(job, row, provider, exc):
@@ -182,7 +187,9 @@ class RowWorker:
             delay = min(delay * 1.5, SLOT_POLL_MAX)
         return True
 
-    def _recover_lost_create(self, provider: Provider, row: Row, spec: CarSpec) -> str | None:
+    def _recover_lost_create(
+        self, provider: Provider, row: Row, spec: CarSpec, booking: Booking
+    ) -> str | None:
         """A create was sent but its id never stored: find that prediction, don't pay again."""
         if row.create_sent_at is None:
             return None
@@ -195,6 +202,7 @@ class RowWorker:
         log.info(
             "row %s: adopted prediction %s from a create whose answer was lost", row.row, found.id
         )
+        booking.created(found.id)  # the booking made before that create, now settled
         self._advance(row, state=RowState.WAITING.value, prediction_id=found.id)
         return found.id
 

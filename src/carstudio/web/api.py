@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from carstudio import __version__
 from carstudio.errors import NotFound
 from carstudio.generation import Studio
-from carstudio.jobs.slots import SingleImageLine
+from carstudio.jobs.service import BatchService
 from carstudio.web.auth import AccountsDep, CurrentViewer
 from carstudio.web.daemon import in_daemon_thread
 from carstudio.web.schemas import CarImage, CarImageRequest, Health, errors
@@ -34,7 +34,7 @@ StudioDep = Annotated[Studio, Depends(get_studio)]
     "/api/car-image",
     response_model=CarImage,
     tags=["single"],
-    responses=errors(400, 415, 422, 429, 502, 504, 507),
+    responses=errors(400, 402, 415, 422, 429, 502, 504, 507),
     dependencies=[Depends(require_json)],
 )
 async def create_car_image(
@@ -51,13 +51,15 @@ async def create_car_image(
     """
     spec = car.car()
     model = car.image_model
-    request.app.state.batches.storage.check()
-    line: SingleImageLine = request.app.state.batches.singles
+    request.app.state.batches.storage.check()  # before a slot is waited for
+    batches: BatchService = request.app.state.batches
+    line = batches.singles
+    booking = batches.single_booking(viewer)
     client = f"user:{viewer.user_id}" if viewer.user_id is not None else _address(request)
     left = threading.Event()
     slot = line.slot(client=client, cancelled=left)
     work = asyncio.ensure_future(
-        in_daemon_thread(lambda: studio.generate(spec, model=model, slot=slot))
+        in_daemon_thread(lambda: studio.generate(spec, model=model, slot=slot, booking=booking))
     )
     while not work.done():
         # A person who gives up before the image is started must not pay for it.

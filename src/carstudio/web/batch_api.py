@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
-from carstudio.errors import NotFound
+from carstudio.errors import InvalidInput, NotFound
 from carstudio.intake import template_csv
 from carstudio.jobs.service import BatchService
 from carstudio.web.auth import CurrentViewer
@@ -20,6 +21,7 @@ from carstudio.web.schemas import (
     FailedRow,
     IntakeReportOut,
     SwitchModel,
+    UsageOut,
     errors,
 )
 from carstudio.web.security import require_json
@@ -47,7 +49,7 @@ async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     """Check a CSV and preview it; never starts anything and never costs money."""
     upload = await read_csv_upload(request)
     report = await run_in_threadpool(batches.validate, upload.data)
-    return IntakeReportOut.of(report)
+    return IntakeReportOut.of(report, batches.estimate(report, model=upload.image_model))
 
 
 @router.post(
@@ -55,7 +57,7 @@ async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     status_code=202,
     openapi_extra=UPLOAD_SCHEMA,
     response_model=BatchAccepted,
-    responses=errors(400, 413, 507),
+    responses=errors(400, 402, 413, 507),
 )
 async def submit_batch(
     request: Request, response: Response, batches: Batches, viewer: CurrentViewer
@@ -85,6 +87,24 @@ def recent_batches(
     """The caller's batches, newest first; `next` pages further back."""
     found = batches.recent(viewer, limit=limit + 1, before=before)
     return BatchList.of(found, limit=limit)
+
+
+@router.get("/api/usage", response_model=UsageOut, responses=errors(400), tags=["money"])
+def usage(
+    batches: Batches,
+    viewer: CurrentViewer,
+    start: Annotated[dt.date | None, Query(alias="from", description="First UTC day.")] = None,
+    end: Annotated[dt.date | None, Query(alias="to", description="Last UTC day.")] = None,
+) -> UsageOut:
+    """Images made and dollars spent per day and model: the caller's, or everyone's for an
+    admin (and with sign-in off). Default: this month so far."""
+    today = dt.datetime.now(dt.UTC).date()
+    end = end or today
+    start = start or end.replace(day=1)
+    if start > end:
+        raise InvalidInput("'from' must not be after 'to'.")
+    lines, month = batches.usage(viewer, start=start, end=end)
+    return UsageOut.of(lines, start=start.isoformat(), end=end.isoformat(), month_to_date=month)
 
 
 @router.get("/api/batch/{job_id}", response_model=BatchStatusOut, responses=errors(404, 410))

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from carstudio.errors import (
+    BudgetReached,
     CarStudioError,
     ConfigurationError,
     Conflict,
@@ -27,6 +29,7 @@ from carstudio.errors import (
 log = logging.getLogger(__name__)
 
 _GENERATION_STATUS = {
+    Failure.BUDGET_REACHED: 402,
     Failure.SAFETY: 422,
     Failure.INVALID_INPUT: 422,
     Failure.RATE_LIMITED: 429,
@@ -52,6 +55,7 @@ def status_for(error: CarStudioError) -> int:
         (Conflict, 409),
         (ConfigurationError, 503),
         (StorageUnavailable, 507),
+        (BudgetReached, 402),
     ):
         if isinstance(error, cls):
             return status

@@ -7,15 +7,18 @@ one `of(...)` constructor, so routes stay one line.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
+from carstudio.billing.ledger import UsageLine
 from carstudio.errors import Failure
 from carstudio.intake import HeaderStatus, IntakeReport
-from carstudio.jobs.service import JobStatus, JobSummary, RowStatus
+from carstudio.jobs.service import Estimate, JobStatus, JobSummary, RowStatus
 from carstudio.jobs.states import JobState, RowState
+from carstudio.providers.prices import CURRENCY
 from carstudio.spec import FIELDS, CarSpec
 
 
@@ -37,6 +40,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ApiError, "description": description}
     for status, description in (
         (400, "The request or file cannot be used; `error` says why."),
+        (402, "It would pass a budget the operator set; the sentence names it."),
         (403, "Refused."),
         (404, "Nothing with that id."),
         (409, "Not in this state."),
@@ -119,6 +123,31 @@ class PreviewRow(ApiModel):
     valid: bool
 
 
+class EstimateOut(ApiModel):
+    """What the batch would cost before it starts, in `currency`; null prices are unknown."""
+
+    images: int
+    cached_images: int
+    per_image: float | None
+    total: float | None
+    currency: str
+    includes_rerolls: bool
+    model: str
+
+    @classmethod
+    def of(cls, estimate: Estimate) -> EstimateOut:
+        total = estimate.total
+        return cls(
+            images=estimate.images,
+            cached_images=estimate.cached_images,
+            per_image=None if estimate.per_image is None else float(estimate.per_image),
+            total=None if total is None else float(total),
+            currency=estimate.currency,
+            includes_rerolls=estimate.includes_rerolls,
+            model=estimate.model,
+        )
+
+
 class IntakeReportOut(ApiModel):
     """What Car Studio read from an uploaded CSV; the same check runs when the batch starts."""
 
@@ -136,10 +165,12 @@ class IntakeReportOut(ApiModel):
     delimiter: str
     delimiter_label: str
     max_rows: int
+    estimate: EstimateOut | None = None
 
     @classmethod
-    def of(cls, report: IntakeReport) -> IntakeReportOut:
+    def of(cls, report: IntakeReport, estimate: Estimate | None = None) -> IntakeReportOut:
         return cls(
+            estimate=None if estimate is None else EstimateOut.of(estimate),
             ok=report.ok,
             row_count=report.row_count,
             valid_count=len(report.valid_rows),
@@ -365,3 +396,51 @@ class CarImageRequest(CarSpec):
 
     def car(self) -> CarSpec:
         return CarSpec.model_validate(self.model_dump(exclude={"image_model"}))
+
+
+class UsageLineOut(ApiModel):
+    day: str = Field(description="UTC day, YYYY-MM-DD.")
+    model: str
+    images: int
+    usd: float = Field(description="Dollars for the images whose price is known.")
+    unpriced: int = Field(description="Images whose model's price is unknown.")
+
+
+class UsageOut(ApiModel):
+    """What was spent between `from` and `to` (UTC days, both included)."""
+
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    currency: str
+    images: int
+    usd: float
+    unpriced: int
+    month_to_date: float
+    lines: list[UsageLineOut]
+
+    @classmethod
+    def of(
+        cls, lines: list[UsageLine], *, start: str, end: str, month_to_date: Decimal
+    ) -> UsageOut:
+        # "from" is a Python keyword, so both ends are given by their wire names.
+        return cls.model_validate(
+            {
+                "from": start,
+                "to": end,
+                "currency": CURRENCY,
+                "images": sum(line.images for line in lines),
+                "usd": float(sum((line.usd for line in lines), Decimal(0))),
+                "unpriced": sum(line.unpriced for line in lines),
+                "monthToDate": float(month_to_date),
+                "lines": [
+                    UsageLineOut(
+                        day=line.day,
+                        model=line.model,
+                        images=line.images,
+                        usd=float(line.usd),
+                        unpriced=line.unpriced,
+                    )
+                    for line in lines
+                ],
+            }
+        )

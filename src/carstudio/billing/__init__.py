@@ -1,0 +1,1 @@
+"""What Car Studio spends: the ledger of predictions and the budgets it keeps to."""
