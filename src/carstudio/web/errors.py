@@ -153,6 +153,15 @@ def install_error_handlers(app: FastAPI) -> None:
             message = _STATUS_WORDS.get(exc.status_code, "The request could not be handled.")
         return JSONResponse(error_body(message), status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # A closed tab or a dropped network mid-upload is not a bug: one line, no traceback,
+        # and handled here so that it never reaches the 500 handler or the server's own log.
+        log.info("client went away during upload (%s %s)", request.method, request.url.path)
+        return JSONResponse(
+            error_body("The request ended before its body arrived."), status_code=400
+        )
+
     @app.exception_handler(Exception)
     async def _bug(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
