@@ -101,6 +101,7 @@ def serve(
 
     from carstudio.logs import configure_logging
     from carstudio.web.app import create_app
+    from carstudio.web.limits import server_options
 
     settings = load_settings(host=host, port=port, embedded_worker=worker, periodic=periodic)
     configure_logging(settings)
@@ -117,6 +118,7 @@ def serve(
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        **server_options(settings),
     )
 
 

@@ -84,6 +84,25 @@ class Settings(BaseSettings):
         "(they load their scripts from a CDN); /openapi.json is always served.",
     )
     port: int = Field(default=8000, ge=1, le=65535, description="CARSTUDIO_PORT.")
+    max_connections: int = Field(
+        default=500,
+        ge=2,
+        description="CARSTUDIO_MAX_CONNECTIONS: open connections `serve` answers at once; a "
+        "request on any connection past it gets 503 and is closed.",
+    )
+    keepalive_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="CARSTUDIO_KEEPALIVE_SECONDS: how long an idle connection stays open after "
+        "an answer, waiting for its next request.",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="CARSTUDIO_BODY_TIMEOUT: seconds Car Studio waits, in all, for a request's "
+        "body; a client that has not sent it by then gets 408.",
+    )
     http_timeout: float = Field(
         default=30.0, gt=0, description="CARSTUDIO_HTTP_TIMEOUT: seconds per request to Replicate."
     )

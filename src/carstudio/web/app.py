@@ -18,6 +18,7 @@ from carstudio.jobs.service import BatchService
 from carstudio.web import api, auth, batch_api, pages
 from carstudio.web.auth import current_viewer, install_sessions
 from carstudio.web.errors import document_error_answers, install_error_handlers
+from carstudio.web.limits import RequestLimitsMiddleware
 from carstudio.web.security import SecurityMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.api_docs else None,
     )
     install_sessions(app, settings)
+    # Inside the security checks, so its refusals carry the same headers; outside everything
+    # that reads a body, so nothing reads one past its limits.
+    app.add_middleware(RequestLimitsMiddleware, body_timeout=settings.body_timeout)
     app.add_middleware(
         SecurityMiddleware,
         allowed_hosts=settings.hosts_answered,
