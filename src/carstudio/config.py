@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         description="CARSTUDIO_BUDGET_MONTHLY: USD per calendar month (UTC) across the whole "
         "deployment; no prediction is created that would pass it.",
     )
+    cache_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="CARSTUDIO_CACHE_DAYS: how long an image stays in the image cache after it "
+        "was last used; an identical request within that time costs nothing.",
+    )
     min_free_mb: int = Field(
         default=200,
         ge=0,

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from carstudio.cache import ImageCache, cache_key
 from carstudio.config import Settings
 from carstudio.errors import GenerationError, NotFound
 from carstudio.naming import image_stem
@@ -38,6 +39,9 @@ class Booking(Protocol):
     def created(self, prediction_id: str) -> None: ...
 
     def not_created(self) -> None: ...
+
+    def cached(self) -> None:
+        """The image came from the cache: recorded at no cost."""
 
 
 def run_prediction(
@@ -92,6 +96,7 @@ class GeneratedImage:
     width: int
     height: int
     spec: CarSpec
+    cached: bool = False
 
 
 class Studio:
@@ -136,22 +141,36 @@ class Studio:
         model: str | None = None,
         slot: AbstractContextManager[object] | None = None,
         booking: Callable[[Provider, str], Booking] | None = None,
+        cache: ImageCache | None = None,
+        fresh: bool = False,
     ) -> GeneratedImage:
         """Make one image now and keep it in the data directory; `slot` is held while
-        Replicate works on it (see `run_prediction`)."""
+        Replicate works on it (see `run_prediction`). With a `cache`, an identical request
+        made before is answered from it, unless `fresh` asks for a new image."""
         provider = self.provider_for(model)
         started = time.monotonic()
         image_id = uuid.uuid4().hex
         prompt = self.prompts.build(spec)
-        _, stored = run_prediction(
-            provider,
-            prompt=prompt,
-            spec=spec,
-            dest=self.single_dir / image_id / image_stem(spec),
-            deadline=started + self.settings.prediction_deadline,
-            slot=slot,
-            booking=None if booking is None else booking(provider, image_id),
-        )
+        dest = self.single_dir / image_id / image_stem(spec)
+        key = cache_key(provider, prompt=prompt, spec=spec)
+        book = None if booking is None else booking(provider, image_id)
+        hit = None if cache is None or fresh else cache.copy_to(key, dest)
+        if hit is not None:
+            if book is not None:
+                book.cached()
+            stored = StoredImage(path=hit, media_type=media_type_of(hit), size=hit.stat().st_size)
+        else:
+            _, stored = run_prediction(
+                provider,
+                prompt=prompt,
+                spec=spec,
+                dest=dest,
+                deadline=started + self.settings.prediction_deadline,
+                slot=slot,
+                booking=book,
+            )
+            if cache is not None:
+                cache.keep(key, stored.path, model=provider.model)
         width, height = image_size(stored)
         return GeneratedImage(
             id=image_id,
@@ -164,6 +183,7 @@ class Studio:
             width=width,
             height=height,
             spec=spec,
+            cached=hit is not None,
         )
 
     def single_image(self, image_id: str, name: str) -> Path:
@@ -186,3 +206,9 @@ class Studio:
 def image_size(stored: StoredImage) -> tuple[int, int]:
     with Image.open(stored.path) as image:
         return image.size
+
+
+def media_type_of(path: Path) -> str:
+    return {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}.get(
+        path.suffix.lower(), "image/png"
+    )

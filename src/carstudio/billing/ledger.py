@@ -90,6 +90,7 @@ class Ledger:
                         LedgerEntry.job_id == job_id,
                         LedgerEntry.row == row,
                         LedgerEntry.prediction_id.is_(None),
+                        LedgerEntry.cached.is_(False),
                     )
                 )
                 if held is not None:
@@ -144,6 +145,23 @@ class Ledger:
             f"{dollars(usd or Decimal(0))} (CARSTUDIO_BUDGET_MONTHLY). Raise the budget or wait "
             "for next month, then retry the failed rows."
         )
+
+    def record_cached(self, *, model: str, kind: str, **where: Any) -> None:
+        """An image the cache answered: in the ledger at $0, outside every budget."""
+        where.pop("usd", None)
+        now = self.clock()
+        with self.store.session() as s:
+            s.add(
+                LedgerEntry(
+                    created_at=now,
+                    month=month_of(now),
+                    model=model,
+                    usd=Decimal(0),
+                    kind=kind,
+                    cached=True,
+                    **where,
+                )
+            )
 
     def confirm(self, entry_id: int, prediction_id: str) -> None:
         """The create was answered: the booking is this prediction. A prediction already in
@@ -227,3 +245,6 @@ class LedgerBooking:
     def not_created(self) -> None:
         if self._id is not None:
             self.ledger.release(self._id)
+
+    def cached(self) -> None:
+        self.ledger.record_cached(**self.entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Float, Integer, Numeric, String
+from sqlalchemy import Boolean, Float, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carstudio.db import Base
@@ -31,3 +31,5 @@ class LedgerEntry(Base):
     row: Mapped[int | None] = mapped_column(Integer, default=None)
     image_id: Mapped[str | None] = mapped_column(String(32), default=None)
     owner_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    """An image the cache answered: recorded, at no cost."""

@@ -54,6 +54,7 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
         "total": len(rows),
         "done": sum(row.state == RowState.DONE.value for row in rows),
         "failed": sum(row.state != RowState.DONE.value for row in rows),
+        "cached": sum(row.cached for row in rows),
         "rows": [
             {
                 "row": row.row,
@@ -61,6 +62,7 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
                 "status": row.state,
                 "prompt": row.prompt,
                 "model": row.model or job.model,
+                "cached": row.cached,
                 "predictionId": row.prediction_id,
                 "seconds": row.seconds,
                 "startedAt": _iso(row.started_at),

@@ -105,6 +105,14 @@ def add_ledger(conn: Connection) -> None:
     _create(conn, "ledger")
 
 
+def add_image_cache(conn: Connection) -> None:
+    """Images kept by what was asked for, so an identical request costs nothing."""
+    _create(conn, "image_cache")
+    _add_column(conn, "rows", "cached", "BOOLEAN NOT NULL DEFAULT FALSE")
+    _add_column(conn, "jobs", "fresh", "BOOLEAN NOT NULL DEFAULT FALSE")
+    _add_column(conn, "ledger", "cached", "BOOLEAN NOT NULL DEFAULT FALSE")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -115,6 +123,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_single_slots", add_single_slots),
     Migration("add_archive_retries", add_archive_retries),
     Migration("add_ledger", add_ledger),
+    Migration("add_image_cache", add_image_cache),
 )
 
 

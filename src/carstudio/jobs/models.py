@@ -30,6 +30,8 @@ class Job(Base):
     """The model the batch started with, when its rows moved to `model` after it was retired."""
     owner_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     """The user who started the batch; None when sign-in was off."""
+    fresh: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The person asked for new images: the image cache is not used for this batch."""
     zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
     archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
     archive_error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -66,6 +68,8 @@ class Row(Base):
     """The worker that last worked on the row."""
     model: Mapped[str | None] = mapped_column(String(64), default=None)
     """The model that made the row's image (the job's model when the row was made)."""
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Its image came from the image cache: an identical request was made before."""
     queued_at: Mapped[float | None] = mapped_column(Float, default=None)
     """When the row last went into the queue; a queued row untouched for longer than a lease
     may have lost its queue task, and is queued again."""
@@ -79,6 +83,7 @@ class RowProgress(NamedTuple):
     error: str | None
     failure: str | None
     seconds: float | None
+    cached: bool
 
 
 class SingleImage(Base):
@@ -105,3 +110,16 @@ class SingleSlot(Base):
     client: Mapped[str] = mapped_column(String(200), index=True)
     holding: Mapped[bool] = mapped_column(Boolean, default=False)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class CachedImage(Base):
+    """An image kept by the content it was asked for (model and model input), so an identical
+    request is answered without paying again. Kept CARSTUDIO_CACHE_DAYS after its last use."""
+
+    __tablename__ = "image_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(80))
+    model: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float] = mapped_column(Float, index=True)

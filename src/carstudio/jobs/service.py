@@ -23,6 +23,7 @@ from PIL import Image
 
 from carstudio.accounts.viewer import ANYONE, Viewer
 from carstudio.billing.ledger import Ledger, LedgerBooking, UsageLine, dollars
+from carstudio.cache import ImageCache, cache_key
 from carstudio.config import Settings
 from carstudio.errors import (
     NOT_RETRIED,
@@ -69,6 +70,7 @@ class RowStatus:
     error: str | None
     failure: str | None
     seconds: float | None
+    cached: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -113,6 +115,11 @@ class JobStatus:
     @property
     def retryable(self) -> int:
         return sum(row.retryable for row in self.rows)
+
+    @property
+    def cached(self) -> int:
+        """Rows the image cache answered, at no cost."""
+        return sum(row.cached for row in self.rows)
 
     @property
     def finished(self) -> bool:
@@ -207,6 +214,7 @@ class BatchService:
         self.storage = StorageGuard(settings.data_dir, min_free_mb=settings.min_free_mb)
         self.prices = PriceBook(settings.prices_file)
         self.ledger = Ledger(self.store, monthly_cap=settings.budget_monthly)
+        self.cache = ImageCache(self.store, settings.data_dir / "cache", days=settings.cache_days)
         self.worker = RowWorker(
             store=self.store,
             providers=studio.provider_for,
@@ -220,6 +228,7 @@ class BatchService:
             requeue=self._requeue,
             storage=self.storage,
             bookings=self._row_booking,
+            cache=self.cache,
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
         self.singles = SingleImageLine(
@@ -378,12 +387,21 @@ class BatchService:
         """The intake report for a file; starts nothing and costs nothing."""
         return read_intake(data)
 
-    def estimate(self, report: IntakeReport, *, model: str | None = None) -> Estimate:
-        """What running the valid rows of `report` on `model` would cost."""
+    def estimate(
+        self, report: IntakeReport, *, model: str | None = None, fresh: bool = False
+    ) -> Estimate:
+        """What running the valid rows of `report` on `model` would cost; rows the image
+        cache can answer cost nothing (unless `fresh` asks for new images)."""
         provider = self.studio.provider_for(model)
+        cached = 0
+        if not fresh:
+            for item in report.valid_rows:
+                assert item.spec is not None
+                prompt = self.studio.prompts.build(item.spec)
+                cached += self.cache.has(cache_key(provider, prompt=prompt, spec=item.spec))
         return Estimate(
             images=len(report.valid_rows),
-            cached_images=0,
+            cached_images=cached,
             per_image=self.prices.per_image(provider.model),
             model=provider.model,
         )
@@ -396,6 +414,7 @@ class BatchService:
         skip_invalid: bool = False,
         model: str | None = None,
         owner: Viewer = ANYONE,
+        fresh: bool = False,
     ) -> str:
         """Check the file, persist the job and its rows, and queue one task per valid row.
 
@@ -404,7 +423,7 @@ class BatchService:
         provider = self.studio.provider_for(model)
         report = read_intake(data)
         self.storage.check()
-        self._check_budgets(self.estimate(report, model=model))
+        self._check_budgets(self.estimate(report, model=model, fresh=fresh))
         if report.invalid_rows and not skip_invalid:
             count = len(report.invalid_rows)
             raise InvalidInput(
@@ -452,6 +471,7 @@ class BatchService:
             provider=provider.name,
             model=provider.model,
             owner_id=owner.owner_id,
+            fresh=fresh,
         )
         self.store.add_job(job, rows)
         for row in rows:
@@ -528,6 +548,7 @@ class BatchService:
                     error=row.error,
                     failure=row.failure,
                     seconds=row.seconds,
+                    cached=bool(row.cached),
                 )
                 for row in rows
             ),
@@ -714,6 +735,7 @@ class BatchService:
                 path.unlink(missing_ok=True)
             self._status_cache.forget(job.id)
             removed += 1
+        removed += self.cache.cleanup()
         for folder in (self.studio.single_dir, self.settings.data_dir / "scratch"):
             for path in folder.glob("*") if folder.is_dir() else ():
                 if path.stat().st_mtime < cutoff:

@@ -103,6 +103,7 @@ class Store:
                     Row.error,
                     Row.failure,
                     Row.seconds,
+                    Row.cached,
                 )
                 .where(Row.job_id == job_id)
                 .order_by(Row.row)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 
+from carstudio.cache import ImageCache, cache_key
 from carstudio.errors import Failure, GenerationError
 from carstudio.generation import Booking, run_prediction
 from carstudio.jobs.leases import Heartbeat
@@ -60,6 +61,7 @@ class RowWorker:
         requeue: Callable[[int, float], None],
         storage: StorageGuard,
         bookings: Callable[[Job, Row, Provider], Booking],
+        cache: ImageCache,
         fallback_model: str | None = None,
     ) -> None:
         self.store = store
@@ -77,6 +79,7 @@ class RowWorker:
         """Queue a row's task again after a delay in seconds."""
         self.storage = storage
         self.bookings = bookings
+        self.cache = cache
         """How a row's image is booked in the ledger before it is paid for."""
 
     def process(self, row_id: int) -> None:
@@ -124,11 +127,14 @@ class RowWorker:
             return Outcome.FINISHED
         if row.prediction_id is None and self.storage.problem():
             return Outcome.PAUSED  # nothing is paid for that could not be stored
-        fresh = row.prediction_id is None and row.create_sent_at is None
-        if not self._wait_for_slot(row, fresh=fresh):
-            return Outcome.NO_SLOT
         spec = CarSpec.model_validate(row.spec)
         provider = self.providers(job.model)
+        key = cache_key(provider, prompt=row.prompt, spec=spec)
+        fresh = row.prediction_id is None and row.create_sent_at is None
+        if fresh and not job.fresh and self._from_cache(job, row, provider, key):
+            return Outcome.FINISHED
+        if not self._wait_for_slot(row, fresh=fresh):
+            return Outcome.NO_SLOT
         prediction_id = row.prediction_id
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
@@ -164,6 +170,7 @@ class RowWorker:
             log.info("row %s of job %s waits for storage: %s", row.row, job.id, exc)
             self.storage.noticed(exc)
             return Outcome.PAUSED
+        self.cache.keep(key, stored.path, model=provider.model)
         self._settle(
             row,
             RowState.DONE,
@@ -172,6 +179,23 @@ class RowWorker:
             model=provider.model,
         )
         return Outcome.FINISHED
+
+    def _from_cache(self, job: Job, row: Row, provider: Provider, key: str) -> bool:
+        """Finish the row with the image an identical request made before, for nothing."""
+        started = time.time()
+        image = self.cache.copy_to(key, self.images_dir / job.id / row.stem)
+        if image is None:
+            return False
+        self.bookings(job, row, provider).cached()
+        self._settle(
+            row,
+            RowState.DONE,
+            image_name=image.name,
+            seconds=round(time.time() - started, 3),
+            model=provider.model,
+            cached=True,
+        )
+        return True
 
     def _wait_for_slot(self, row: Row, *, fresh: bool) -> bool:
         """Wait a little for this row's turn: at most `concurrency` rows generate, server-wide.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from carstudio.errors import Failure, GenerationError
 from carstudio.spec import CarSpec
@@ -52,6 +52,10 @@ class Provider(Protocol):
 
     name: str
     model: str
+
+    def input_for(self, *, prompt: str, spec: CarSpec) -> dict[str, Any]:
+        """Everything that decides the image: the same input makes the same request."""
+        ...
 
     def create(self, *, prompt: str, spec: CarSpec, deadline: float | None = None) -> Prediction:
         """Start making an image; the returned prediction has an id from this moment on.

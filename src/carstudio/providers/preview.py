@@ -7,6 +7,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
@@ -45,6 +46,10 @@ class PreviewProvider:
     def __init__(self, scratch_dir: Path) -> None:
         self._scratch = scratch_dir
         self._scratch.mkdir(parents=True, exist_ok=True)
+
+    def input_for(self, *, prompt: str, spec: CarSpec) -> dict[str, Any]:
+        """The placeholder is drawn from the car itself (its colour, background and shape)."""
+        return {"prompt": prompt, "car": spec.model_dump(mode="json")}
 
     def create(self, *, prompt: str, spec: CarSpec, deadline: float | None = None) -> Prediction:
         prediction_id = f"preview-{uuid.uuid4().hex[:20]}"

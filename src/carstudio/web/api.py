@@ -59,7 +59,16 @@ async def create_car_image(
     left = threading.Event()
     slot = line.slot(client=client, cancelled=left)
     work = asyncio.ensure_future(
-        in_daemon_thread(lambda: studio.generate(spec, model=model, slot=slot, booking=booking))
+        in_daemon_thread(
+            lambda: studio.generate(
+                spec,
+                model=model,
+                slot=slot,
+                booking=booking,
+                cache=batches.cache,
+                fresh=car.fresh,
+            )
+        )
     )
     while not work.done():
         # A person who gives up before the image is started must not pay for it.
@@ -80,6 +89,7 @@ async def create_car_image(
         aspect_ratio=spec.aspect_ratio.value,
         file_name=image.path.name,
         title=spec.title,
+        cached=image.cached,
     )
 
 

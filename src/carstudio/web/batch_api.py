@@ -49,7 +49,8 @@ async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     """Check a CSV and preview it; never starts anything and never costs money."""
     upload = await read_csv_upload(request)
     report = await run_in_threadpool(batches.validate, upload.data)
-    return IntakeReportOut.of(report, batches.estimate(report, model=upload.image_model))
+    estimate = batches.estimate(report, model=upload.image_model, fresh=upload.fresh)
+    return IntakeReportOut.of(report, estimate)
 
 
 @router.post(
@@ -71,6 +72,7 @@ async def submit_batch(
         skip_invalid=upload.skip_invalid,
         model=upload.image_model,
         owner=viewer,
+        fresh=upload.fresh,
     )
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url

@@ -78,6 +78,9 @@ class CarImage(ApiModel):
     aspect_ratio: str
     file_name: str
     title: str
+    cached: bool = Field(
+        default=False, description="An identical image was made before; this one cost nothing."
+    )
 
 
 class Health(ApiModel):
@@ -224,6 +227,7 @@ class RowProgressOut(ApiModel):
     kind: Failure | None = Field(description="Why it produced nothing, when it did not.")
     retryable: bool
     seconds: float | None
+    cached: bool = Field(description="Its image came from the image cache, at no cost.")
 
     @classmethod
     def of(cls, row: RowStatus, base: str) -> RowProgressOut:
@@ -238,6 +242,7 @@ class RowProgressOut(ApiModel):
             kind=Failure(row.failure) if row.failure else None,
             retryable=row.retryable,
             seconds=row.seconds,
+            cached=row.cached,
         )
 
 
@@ -278,6 +283,7 @@ class BatchStatusOut(ApiModel):
     )
     failed_rows_url: str | None
     retryable: int = Field(description="Failed rows that retry-failed would run again.")
+    cached: int = Field(description="Images the image cache answered, at no cost.")
     rows: list[RowProgressOut]
 
     @classmethod
@@ -308,6 +314,7 @@ class BatchStatusOut(ApiModel):
             archive_problem=status.archive_problem,
             failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
             retryable=status.retryable,
+            cached=status.cached,
             rows=[RowProgressOut.of(row, base) for row in status.rows],
         )
 
@@ -393,9 +400,13 @@ class CarImageRequest(CarSpec):
     """
 
     image_model: str | None = Field(default=None, examples=["google/nano-banana-2"])
+    fresh: bool = Field(
+        default=False,
+        description="Make a new image even if an identical one was made before.",
+    )
 
     def car(self) -> CarSpec:
-        return CarSpec.model_validate(self.model_dump(exclude={"image_model"}))
+        return CarSpec.model_validate(self.model_dump(exclude={"image_model", "fresh"}))
 
 
 class UsageLineOut(ApiModel):

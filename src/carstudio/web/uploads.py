@@ -26,6 +26,12 @@ UPLOAD_SCHEMA = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "skipInvalid": {"type": "string", "enum": ["true", "false"]},
+                        "fresh": {
+                            "type": "string",
+                            "enum": ["true", "false"],
+                            "description": "Make new images even where identical ones were "
+                            "made before (the image cache is not used).",
+                        },
                         "imageModel": {
                             "type": "string",
                             "description": "A model from the supported table; default the "
@@ -45,6 +51,7 @@ class CsvUpload:
     filename: str
     skip_invalid: bool
     image_model: str | None = None
+    fresh: bool = False
 
 
 def _too_large() -> TooLarge:
@@ -86,6 +93,7 @@ async def read_csv_upload(request: Request) -> CsvUpload:
             filename=upload.filename or "",
             skip_invalid=skip,
             image_model=model.strip() or None if isinstance(model, str) else None,
+            fresh=str(form.get("fresh", "")).strip().lower() in _TRUE,
         )
     finally:
         await form.close()
