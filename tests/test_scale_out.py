@@ -6,8 +6,12 @@ are absent.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +26,7 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.scale
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 ROWS = 50
@@ -75,8 +80,18 @@ def deployment_example() -> tuple[dict[str, str], dict[str, list[str]]]:
         for line in unit.read_text().splitlines():
             if line.startswith("ExecStart="):
                 args = line.split()[1:]
-                commands[unit.name] = [a for a in args if a not in {"--host", "0.0.0.0"}]
+                if "--host" in args:  # the test serves on loopback, as the example does
+                    del args[args.index("--host") : args.index("--host") + 2]
+                commands[unit.name] = args
     return env, commands
+
+
+@dataclass(frozen=True)
+class Cluster:
+    start: Callable[[str], ServerProcess]
+    """Start one unit of the example (web or worker)."""
+    headers: dict[str, str]
+    """The API token the operator made, for requests to the web process."""
 
 
 @pytest.fixture
@@ -86,7 +101,7 @@ def cluster(
     redis_url: str,
     fake_replicate: FakeReplicate,
     server_process,
-) -> Callable[[str], ServerProcess]:
+) -> Cluster:
     """Starts the processes of the deployment example, with this machine's servers in it."""
     example_env, commands = deployment_example()
     ours = {
@@ -97,8 +112,33 @@ def cluster(
         "CARSTUDIO_QUEUE_URL": redis_url,
         "CARSTUDIO_CONCURRENCY": example_env["CARSTUDIO_CONCURRENCY"],
         "CARSTUDIO_LEASE_SECONDS": "2",  # the example's 30 s, shortened to keep the test quick
+        "CARSTUDIO_AUTH": example_env["CARSTUDIO_AUTH"],
+        "CARSTUDIO_ALLOWED_HOSTS": example_env["CARSTUDIO_ALLOWED_HOSTS"],
+        "CARSTUDIO_SECURE_COOKIES": example_env["CARSTUDIO_SECURE_COOKIES"],
     }
     assert set(ours) == set(example_env), "every setting of the example is exercised here"
+    assert ours["CARSTUDIO_AUTH"] == "required"
+    # The first user and an API token, made as an operator would before starting the units.
+    operator_env = {k: v for k, v in os.environ.items() if not k.startswith("CARSTUDIO_")}
+    operator_env |= ours
+    carstudio = [sys.executable, "-m", "carstudio"]
+    made = subprocess.run(
+        [*carstudio, "users", "add", "ops", "--admin", "--password-stdin"],
+        input="a long operator password\n",
+        env=operator_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    token = subprocess.run(
+        [*carstudio, "tokens", "create", "scale-out test", "--user", "ops"],
+        env=operator_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
 
     def start(unit: str) -> ServerProcess:
         args = commands[unit][:]
@@ -107,19 +147,23 @@ def cluster(
         env = ours | {"CARSTUDIO_POLL_INTERVAL": "0.05", "CARSTUDIO_WAIT_SECONDS": "1"}
         return server_process(env, tuple(args)).start()
 
-    return start
+    return Cluster(start, {"Authorization": f"Bearer {token}"})
 
 
-def run_batch(web: ServerProcess) -> str:
+def run_batch(web: ServerProcess, headers: dict[str, str]) -> str:
+    assert httpx.get(f"{web.url}/api/batches", timeout=10).status_code == 401
     response = httpx.post(
-        f"{web.url}/api/car-batch", files={"file": ("cars.csv", numbered_cars(ROWS))}, timeout=10
+        f"{web.url}/api/car-batch",
+        files={"file": ("cars.csv", numbered_cars(ROWS))},
+        headers=headers,
+        timeout=10,
     )
     assert response.status_code == 202, response.text
     return str(response.json()["jobId"])
 
 
-def status(web: ServerProcess, job_id: str) -> dict:
-    return httpx.get(f"{web.url}/api/batch/{job_id}", timeout=10).json()
+def status(web: ServerProcess, job_id: str, headers: dict[str, str]) -> dict:
+    return httpx.get(f"{web.url}/api/batch/{job_id}", headers=headers, timeout=10).json()
 
 
 def assert_every_row_paid_once(fake: FakeReplicate) -> None:
@@ -131,10 +175,12 @@ def test_two_workers_share_a_batch_within_one_in_flight_limit(
     cluster, fake_replicate: FakeReplicate, postgres_url: str
 ) -> None:
     fake_replicate.latency = 0.25
-    web = cluster(WEB)
-    workers = [cluster(WORKER) for _ in range(2)]
-    job_id = run_batch(web)
-    body = wait_until(lambda: (s := status(web, job_id))["zipUrl"] and s, timeout=60)
+    web = cluster.start(WEB)
+    workers = [cluster.start(WORKER) for _ in range(2)]
+    job_id = run_batch(web, cluster.headers)
+    body = wait_until(
+        lambda: (s := status(web, job_id, cluster.headers))["zipUrl"] and s, timeout=60
+    )
     assert (body["done"], body["failed"]) == (ROWS, 0)
     assert fake_replicate.peak_in_flight == 3, "the limit holds across workers, not per worker"
     assert_every_row_paid_once(fake_replicate)
@@ -145,7 +191,8 @@ def test_two_workers_share_a_batch_within_one_in_flight_limit(
         store.close()
     assert len(by_worker) == 2, f"rows were done by {by_worker}"
     assert all(str(w.proc.pid) in " ".join(by_worker) for w in workers)
-    images, _, failed = read_zip(httpx.get(web.url + body["zipUrl"], timeout=10).content)
+    zip_answer = httpx.get(web.url + body["zipUrl"], headers=cluster.headers, timeout=10)
+    images, _, failed = read_zip(zip_answer.content)
     assert len(images) == ROWS and failed is None
 
 
@@ -153,13 +200,15 @@ def test_a_killed_worker_leaves_no_row_lost_and_none_paid_twice(
     cluster, fake_replicate: FakeReplicate
 ) -> None:
     fake_replicate.latency = 0.4
-    web = cluster(WEB)
-    doomed = cluster(WORKER)
-    cluster(WORKER)
-    job_id = run_batch(web)
-    wait_until(lambda: status(web, job_id)["done"] >= 12, timeout=60)
+    web = cluster.start(WEB)
+    doomed = cluster.start(WORKER)
+    cluster.start(WORKER)
+    job_id = run_batch(web, cluster.headers)
+    wait_until(lambda: status(web, job_id, cluster.headers)["done"] >= 12, timeout=60)
     doomed.kill()
-    body = wait_until(lambda: (s := status(web, job_id))["zipUrl"] and s, timeout=90)
+    body = wait_until(
+        lambda: (s := status(web, job_id, cluster.headers))["zipUrl"] and s, timeout=90
+    )
     assert (body["done"], body["failed"]) == (ROWS, 0)
     assert fake_replicate.peak_in_flight <= 3
     assert_every_row_paid_once(fake_replicate)
