@@ -307,7 +307,7 @@ def snapshot(root: Path, skip: Path) -> dict[str, float]:
 
 def assert_only_portable_paths_inside(data_dir: Path) -> None:
     """Every file in the data directory has a portable name in an expected place."""
-    allowed_top = {"images", "downloads", "thumbs", "scratch"}
+    allowed_top = {"images", "downloads", "thumbs", "scratch", "cache"}
     for path in data_dir.rglob("*"):
         parts = path.relative_to(data_dir).parts
         assert not path.is_symlink(), path
@@ -315,6 +315,8 @@ def assert_only_portable_paths_inside(data_dir: Path) -> None:
         assert all(PORTABLE.fullmatch(part) for part in parts), path
         top = parts[0]
         assert top in allowed_top or top.startswith(("carstudio.db", "queue.db")), path
+        if top == "cache" and len(parts) > 1:
+            assert re.fullmatch(r"[0-9a-f]{64}\.(png|jpg|webp)", parts[1]), path
         if top == "images" and len(parts) > 1:
             assert parts[1] in {"batches", "single"}, path
             if len(parts) > 2:

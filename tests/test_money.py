@@ -222,11 +222,15 @@ def test_a_batch_stopped_by_the_monthly_budget_says_why_and_retries_later(
 
 def test_usage_totals_by_day_and_model(client_for, fake_replicate: FakeReplicate) -> None:
     client: TestClient = client_for(fake=fake_replicate)
-    for model in ("google/imagen-4", "google/imagen-4", "google/nano-banana-2"):
-        assert (
-            client.post("/api/car-image", json={"make": "Kia", "image_model": model}).status_code
-            == 200
+    for car, model in (
+        ("EV6", "google/imagen-4"),
+        ("EV9", "google/imagen-4"),
+        ("EV6", "google/nano-banana-2"),
+    ):
+        image = client.post(
+            "/api/car-image", json={"make": "Kia", "model": car, "image_model": model}
         )
+        assert image.status_code == 200
     usage = client.get("/api/usage").json()
     assert usage["images"] == 3 and usage["currency"] == "USD"
     assert usage["usd"] == pytest.approx(0.04 * 2 + 0.067)
