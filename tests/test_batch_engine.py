@@ -514,3 +514,21 @@ def test_rows_whose_queue_task_was_lost_or_whose_worker_died_waiting_still_finis
     finally:
         batches.stop()
         batches.studio.close()
+
+
+def test_a_slot_is_given_back_when_replicate_is_done_not_after_the_download(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    """One slot, slow downloads: the next prediction starts while the last image downloads."""
+    fake_replicate.latency = 0.1
+    fake_replicate.download_delay = 0.6
+    batches = start_batches(make_settings(fake=fake_replicate, concurrency=1))
+    job_id = batches.submit(numbered_cars(2))
+    assert wait_finished(batches, job_id).done == 2
+    creates = [r.time for r in fake_replicate.requests if r.method == "POST"]
+    downloads = [r.time for r in fake_replicate.requests if r.path.startswith("/files/")]
+    assert len(creates) == 2 and downloads
+    # Row 3's create arrived while row 2's file was still on its way (the fake holds each
+    # download for 0.6 s); with the slot held through the download it could not have.
+    assert creates[1] < downloads[0] + fake_replicate.download_delay
+    assert fake_replicate.peak_in_flight == 1

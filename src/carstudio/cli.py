@@ -126,7 +126,7 @@ def serve(
 def run_worker(
     threads: Annotated[
         int | None,
-        typer.Option(help="Rows this worker takes at once (default CARSTUDIO_CONCURRENCY)."),
+        typer.Option(help="Rows this worker takes at once (default twice CARSTUDIO_CONCURRENCY)."),
     ] = None,
     periodic: PeriodicOption = None,
 ) -> None:

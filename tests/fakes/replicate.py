@@ -614,8 +614,11 @@ class FakeReplicate:
         image_bytes: int = 0,
         retention: float = 3600.0,
         files_host: str | None = None,
+        download_delay: float = 0.0,
     ) -> None:
         self.token = token
+        self.download_delay = download_delay
+        """Seconds each output file takes to start arriving, as from a distant file host."""
         self.files_host = files_host
         """Serve output files from this other loopback address (say 127.0.0.2), as Replicate
         serves them from its delivery host, not from the API's."""
@@ -1402,6 +1405,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"next": next_url, "previous": None, "results": results})
 
     def _serve_file(self, prediction_id: str, ext: str) -> None:
+        if self.fake.download_delay > 0:
+            time.sleep(self.fake.download_delay)
         pred = self.fake._get(prediction_id)
         data = self.fake._file(pred, ext) if pred is not None else None
         if pred is None or data is None:

@@ -315,6 +315,12 @@ class BatchService:
             self._row_task(row_id)
 
     @property
+    def worker_threads(self) -> int:
+        """Twice the slots: a row downloading its image (which needs no slot) must not keep
+        the next row from starting."""
+        return 2 * self.settings.concurrency
+
+    @property
     def batch_images_dir(self) -> Path:
         return self.settings.images_dir / "batches"
 
@@ -331,7 +337,7 @@ class BatchService:
         self.recover(startup=True)
         if workers:
             self._consumer = start_consumer(
-                self.huey, workers=threads or self.settings.concurrency, periodic=False
+                self.huey, workers=threads or self.worker_threads, periodic=False
             )
         if periodic:
             self._sweeper = threading.Thread(target=self._periodic, daemon=True, name="periodic")

@@ -49,10 +49,9 @@ class SingleImageLine:
             delay = 0.005
             hold_until = time.time() + self.deadline_seconds
             while not self.store.take_single_slot(ticket, self.limit, hold_until=hold_until):
-                if cancelled is not None and cancelled.wait(delay):
+                if cancelled is not None and cancelled.is_set():
                     raise ClientGone("The request was abandoned before its image was started.")
-                if cancelled is None:
-                    time.sleep(delay)
+                self.store.wait_for_slot_change(delay)
                 delay = min(delay * 1.5, POLL_MAX)
                 now = time.time()
                 if now - renewed > WAITING_TTL / 3:

@@ -7,6 +7,7 @@ may move the row on.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class Store:
 
     def __init__(self, url: str, *, clock: Clock = time.time) -> None:
         self.clock = clock
+        self.slots_changed = threading.Condition()
         if url.startswith("sqlite"):
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30}
@@ -349,6 +351,7 @@ class Store:
     def release_single_slot(self, image_id: str) -> None:
         with self.session() as s:
             s.execute(delete(SingleSlot).where(SingleSlot.id == image_id))
+        self.slot_freed()
 
     def forget_expired_single_slots(self) -> None:
         """Tickets of processes that died holding or awaiting a slot; they count for nothing."""
@@ -396,7 +399,20 @@ class Store:
             changed = _changed(
                 s, update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
             )
-            return bool(changed)
+        if changed and fields.get("in_flight") is False:
+            self.slot_freed()
+        return bool(changed)
+
+    def slot_freed(self) -> None:
+        """Wake this process's rows and images waiting for a slot: one may be theirs now.
+        Other processes find it by their next look (a short poll is the safety net)."""
+        with self.slots_changed:
+            self.slots_changed.notify_all()
+
+    def wait_for_slot_change(self, timeout: float) -> None:
+        """Sleep until a slot is freed in this process, or `timeout` seconds pass."""
+        with self.slots_changed:
+            self.slots_changed.wait(timeout)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""

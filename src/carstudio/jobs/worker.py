@@ -112,21 +112,8 @@ class RowWorker:
 
     def _run(self, job: Job, row: Row) -> Outcome:
         """Carry the row to a terminal state, or say why it has to wait."""
-        if row.prediction_id is None and (job.canceled or job.fatal_error):
-            if job.canceled:
-                self._settle(
-                    row, RowState.CANCELED, error=CANCELED_REASON, failure=Failure.CANCELED.value
-                )
-            else:
-                self._settle(
-                    row,
-                    RowState.FAILED,
-                    error=job.fatal_error,
-                    failure=Failure.BATCH_STOPPED.value,
-                )
-            return Outcome.FINISHED
-        if row.prediction_id is None and self.storage.problem():
-            return Outcome.PAUSED  # nothing is paid for that could not be stored
+        if (held := self._held_back(job, row)) is not None:
+            return held
         spec = CarSpec.model_validate(row.spec)
         provider = self.providers(job.model)
         key = cache_key(provider, prompt=row.prompt, spec=spec)
@@ -135,6 +122,10 @@ class RowWorker:
             return Outcome.FINISHED
         if not self._wait_for_slot(row, fresh=fresh):
             return Outcome.NO_SLOT
+        # Things change while a row waits for its slot (the batch is cancelled or stopped,
+        # the disk fills): look again, now, right before anything is paid for.
+        if (held := self._held_back(self.store.job(job.id) or job, row)) is not None:
+            return held
         prediction_id = row.prediction_id
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
@@ -154,7 +145,11 @@ class RowWorker:
                 on_created=lambda p: self._advance(
                     row, state=RowState.WAITING.value, prediction_id=p.id
                 ),
-                on_downloading=lambda p: self._advance(row, state=RowState.DOWNLOADING.value),
+                # Replicate is done with it: the slot goes to the next image before the
+                # download, which needs no slot.
+                on_downloading=lambda p: self._advance(
+                    row, state=RowState.DOWNLOADING.value, in_flight=False
+                ),
                 booking=booking,
             )
         except GenerationError as exc:
@@ -179,6 +174,24 @@ class RowWorker:
             model=provider.model,
         )
         return Outcome.FINISHED
+
+    def _held_back(self, job: Job, row: Row) -> Outcome | None:
+        """Why a row that has not been paid for must not be now, if it must not."""
+        if row.prediction_id is not None:
+            return None
+        if job.canceled:
+            self._settle(
+                row, RowState.CANCELED, error=CANCELED_REASON, failure=Failure.CANCELED.value
+            )
+            return Outcome.FINISHED
+        if job.fatal_error:
+            self._settle(
+                row, RowState.FAILED, error=job.fatal_error, failure=Failure.BATCH_STOPPED.value
+            )
+            return Outcome.FINISHED
+        if self.storage.problem():
+            return Outcome.PAUSED  # nothing is paid for that could not be stored
+        return None
 
     def _from_cache(self, job: Job, row: Row, provider: Provider, key: str) -> bool:
         """Finish the row with the image an identical request made before, for nothing."""
@@ -207,7 +220,9 @@ class RowWorker:
         while not self.store.take_slot(row.id, self.owner, self.concurrency, creating=fresh):
             if time.monotonic() > give_up:
                 return False
-            time.sleep(delay)
+            # Woken at once when a row of this process frees a slot; the growing timeout is
+            # the safety net for slots freed by other processes.
+            self.store.wait_for_slot_change(delay)
             delay = min(delay * 1.5, SLOT_POLL_MAX)
         return True
 
