@@ -1,10 +1,21 @@
-# Car Studio: `make run` serves the app, `make test` runs every test.
+# Car Studio: `make run` serves the app, `make check` runs the fast tier (lint, types and every
+# test that needs no other process, in under 30 s), `make test` runs everything.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tests that need more than the test process: Chromium, Car Studio server or worker processes,
+# the machine's Redis and PostgreSQL (markers set in tests/conftest.py and the test files).
+SLOW_TESTS := browser or process or scale
+# The fast tests mostly wait on sockets and threads, so twice as many workers as cores; tests
+# that share a module-wide fixture are grouped onto one worker (xdist_group).
+WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
+FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" -n $(WORKERS) --dist loadgroup
+# pytest rewrites the asserts of its plugins (hypothesis, schemathesis) at every start unless it
+# may keep the result as bytecode: without that, each test worker starts seconds later.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test bench lint clean
+.PHONY: run check test lint types chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,15 +26,26 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/carstudio serve
 
-test: $(STAMP)
-	$(BIN)/pytest
+# The quick Hypothesis profile tries each property on fewer examples (tests/conftest.py).
+check: lint types
+	$(FAST_TESTS) --hypothesis-profile=check
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+test: chromium lint types
+	$(FAST_TESTS)
+	$(BIN)/pytest -m "$(SLOW_TESTS)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+chromium:
+	@scripts/ensure-chromium
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -1,4 +1,9 @@
-"""Shared fixtures: settings pointed at a temporary data directory, and the fake Replicate."""
+"""Shared fixtures: settings pointed at a temporary data directory, and the fake Replicate.
+
+Tests are also sorted into tiers here: a test that starts Car Studio processes is marked
+`process` from the fixtures it uses, so `make check` can leave it out without anyone having
+to remember the marker.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import argon2
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +23,21 @@ from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess
 
 TOKEN = "r8_fake_token_for_tests_0123456789"
+
+# Fixtures that start Car Studio as separate server or worker processes.
+PROCESS_FIXTURES = frozenset({"server_process"})
+
+# Property tests try 250 examples each; `make check` passes --hypothesis-profile=check to try
+# the same properties on fewer examples. Tests that fuzz many strategies take a share of it.
+hypothesis.settings.register_profile("full", max_examples=250)
+hypothesis.settings.register_profile("check", max_examples=20)
+hypothesis.settings.load_profile("full")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +50,22 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             monkeypatch.delenv(name)
     monkeypatch.setenv("CARSTUDIO_DATA_DIR", str(tmp_path / "env-data"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passwords are hashed with argon2's recommended cost, a third of a CPU-second per sign-in
+    by design; tests hash with the same algorithm at its lowest cost."""
+    cheapest = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+    monkeypatch.setattr("carstudio.accounts.service._HASHER", cheapest)
+    monkeypatch.setattr("carstudio.accounts.service._DUMMY_HASH", cheapest.hash("unknown user"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_batch_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Status answers are reused for half a second so many open pages cost one query; a test
+    polls one job and would wait that out at every step, so it is kept short here."""
+    monkeypatch.setattr("carstudio.jobs.service.STATUS_TTL", 0.02)
 
 
 @pytest.fixture

@@ -33,9 +33,10 @@ from schemathesis.python import asgi
 
 from carstudio.config import Settings
 from carstudio.web.app import STATIC_DIR, create_app
-from tests.batch_helpers import HEADER, numbered_cars, read_zip, wait_until
+from tests.batch_helpers import HEADER, numbered_cars, read_zip
 from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess
+from tests.waiting import wait_until
 
 PORTABLE = re.compile(r"[a-z0-9._-]+")
 SECRET_TOKEN = "r8_SECRET_c4rstud10_n3v3r_sh0w_m3_7f3a9b"
@@ -123,6 +124,11 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
             asgi.shutdown_lifespans()
 
 
+# Tests that share the module's fuzz target run on one test worker, which builds it once.
+FUZZ_TARGET_WORKER = pytest.mark.xdist_group("fuzz_target")
+
+
+@FUZZ_TARGET_WORKER
 def test_every_operation_is_fuzzed(fuzz_target: FuzzTarget) -> None:
     documented = {
         (result.ok().method.upper(), result.ok().path)
@@ -202,9 +208,14 @@ def answers_with_a_sentence(name: str, case: schemathesis.Case) -> None:
 
 
 def fuzzer(name: str, strategy: st.SearchStrategy[schemathesis.Case]) -> Callable[[], None]:
+    # Each operation is fuzzed with several strategies, each on a tenth of the profile's budget
+    # (tests/conftest.py).
     @given(case=strategy)
     @settings(
-        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=settings.default.max_examples // 10,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
     )
     def fuzz(case: schemathesis.Case) -> None:
         answers_with_a_sentence(name, case)
@@ -212,6 +223,7 @@ def fuzzer(name: str, strategy: st.SearchStrategy[schemathesis.Case]) -> Callabl
     return fuzz
 
 
+@FUZZ_TARGET_WORKER
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_fuzzed_requests_never_get_a_server_error(
     fuzz_target: FuzzTarget, method: str, path: str

@@ -26,8 +26,9 @@ from carstudio.config import Settings
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
 from carstudio.providers.replicate import ReplicateProvider
-from tests.batch_helpers import numbered_cars, read_zip, wait_until
+from tests.batch_helpers import numbered_cars, read_zip
 from tests.fakes.replicate import FAULT_KINDS, FakeReplicate
+from tests.waiting import wait_until
 
 DONE = "done"
 FAILED = "failed"
@@ -220,7 +221,7 @@ def test_a_fault_in_one_row(
 
     job_id = batches.submit(numbered_cars(cars), source_name="cars.csv")
     # Watch the job in the store: progress answers are reused for a moment, the store is not.
-    wait_until(lambda: batches.store.job(job_id).state == "ready", timeout=20, interval=0.01)
+    wait_until(lambda: batches.store.job(job_id).state == "ready", timeout=20, interval=0.05)
     status = batches.status(job_id)
 
     # Which rows end how: row 3 as the table says; row 2 always done; rows after it done,

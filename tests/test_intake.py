@@ -595,7 +595,8 @@ def read_or_refuse(data: bytes, max_rows: int = MAX_ROWS) -> None:
         check_report(report, max_rows)
 
 
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Examples per property come from the Hypothesis profile (tests/conftest.py).
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ

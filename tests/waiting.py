@@ -10,12 +10,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 20.0, interval: float = 0.02) -> T:
+def wait_until(condition: Callable[[], T], timeout: float = 20.0, interval: float = 0.05) -> T:
     """Call `condition` every `interval` seconds until it returns something truthy; return that.
 
     After `timeout` seconds it fails the test with an AssertionError naming the condition and
     its last answer. The timeout is a bound for a stuck test, not a speed requirement: make it
-    generous.
+    generous. Conditions often query the app, which costs CPU the other tests could use; pass
+    a shorter `interval` only to catch a state that does not last.
     """
     deadline = time.monotonic() + timeout
     while True:
