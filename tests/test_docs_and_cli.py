@@ -38,9 +38,10 @@ def test_every_command_is_documented() -> None:
         assert f"carstudio {name}" in README
 
 
-def test_the_first_screen_shows_the_two_commands() -> None:
+def test_the_first_screen_shows_how_to_run_check_and_test() -> None:
     first_screen = "\n".join(README.splitlines()[:20])
-    assert "make run" in first_screen and "make test" in first_screen
+    for command in ("make run", "make check", "make test"):
+        assert command in first_screen
 
 
 def test_generate_writes_a_png(tmp_path: Path) -> None:
