@@ -63,13 +63,15 @@ def test_the_single_tab_makes_the_image_with_the_chosen_model(
     select = page.get_by_role("tabpanel", name="Single").get_by_label("Image model")
     # The server's own model is chosen until the person picks another.
     expect(select).to_have_value("google/imagen-3")
-    expect(select.locator("option:checked")).to_have_text("Imagen 3 (retiring)")
-    expect(select.locator(f'option[value="{REPLACEMENT}"]')).to_have_text(REPLACEMENT_LABEL)
+    expect(select.locator("option:checked")).to_have_text("Imagen 3 (retiring) · price unknown")
+    expect(select.locator(f'option[value="{REPLACEMENT}"]')).to_have_text(
+        f"{REPLACEMENT_LABEL} · $0.067 per image"
+    )
     check_accessibility(page, "the Single tab with its model select")
     shoot(page, tmp_path / "single-model-select.png")
 
     fill_corolla(page)
-    select.select_option(label="Imagen 4 (retiring)")
+    select.select_option(label="Imagen 4 (retiring) · $0.04 per image")
     with page.expect_response("**/api/car-image") as answer:
         page.get_by_role("button", name="Generate").click()
     assert answer.value.status == 200, answer.value.text()
@@ -97,7 +99,7 @@ def test_a_batch_runs_on_the_model_chosen_beside_start_batch(
     choose_file(page, THREE_CARS)
     select = page.get_by_role("tabpanel", name="Batch").get_by_label("Image model")
     expect(select).to_have_value("google/imagen-3")
-    select.select_option(label="Imagen 4 Fast (retiring)")
+    select.select_option(label="Imagen 4 Fast (retiring) · $0.02 per image")
     check_accessibility(page, "the Batch tab with its model select")
     shoot(page, tmp_path / "batch-model-select.png")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -9,9 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from carstudio import intake
 from carstudio.accounts.viewer import Viewer
+from carstudio.billing.ledger import dollars
 from carstudio.config import Settings
 from carstudio.errors import ConfigurationError
+from carstudio.jobs.service import BatchService
 from carstudio.providers.models import MODELS, REPLACEMENT, get_model
+from carstudio.providers.prices import PriceBook
 from carstudio.spec import FIELD_LABELS, FIELDS, FIRST_CAR_YEAR, CarSpec, latest_model_year
 from carstudio.web.auth import page_viewer
 from carstudio.web.templating import templates
@@ -64,17 +68,35 @@ def car_fields() -> list[dict[str, str]]:
     ]
 
 
-def image_models() -> list[dict[str, Any]]:
-    """Every model a person can choose, in the table's order: so the page's selects and its
-    script's labels come from the models table, never from a list of their own."""
+def price_words(usd: Decimal | None, *, preview: bool) -> str:
+    """One image's price as the model selects and the Single tab say it."""
+    if preview:
+        return "free in preview mode"
+    if usd is None:
+        return "price unknown"
+    cents = usd.quantize(Decimal("0.01"))
+    # A sub-cent price keeps its digits ($0.039): rounded to cents it would misstate a
+    # 50-image batch by up to 25 cents.
+    amount = dollars(usd) if cents == usd else f"${usd.normalize():,f}"
+    return f"{amount} per image"
+
+
+def image_models(prices: PriceBook, *, preview: bool) -> list[dict[str, Any]]:
+    """Every model a person can choose, in the table's order, with its price: so the page's
+    selects and its script's labels come from the models table, never from a list of their own."""
     return [
-        {"name": model.name, "label": model.label, "retiring": model.retiring}
+        {
+            "name": model.name,
+            "label": model.label,
+            "retiring": model.retiring,
+            "price": price_words(prices.price(model).usd, preview=preview),
+        }
         for model in MODELS.values()
     ]
 
 
-def page_context(settings: Settings) -> dict[str, Any]:
-    """What the page needs to know about this server's settings; never any secret."""
+def page_context(settings: Settings, prices: PriceBook) -> dict[str, Any]:
+    """What the page needs to know about this server's settings and prices; never any secret."""
     try:
         model = get_model(settings.model)
         model_label, retiring = model.label, model.retiring
@@ -87,7 +109,7 @@ def page_context(settings: Settings) -> dict[str, Any]:
         "retiring": retiring,
         "replacement_model": REPLACEMENT,
         "replacement_label": MODELS[REPLACEMENT].label,
-        "image_models": image_models(),
+        "image_models": image_models(prices, preview=settings.provider_name == "preview"),
         "concurrency": settings.concurrency,
         "max_rows": intake.MAX_ROWS,
         "max_upload_mb": intake.MAX_BYTES // (1024 * 1024),
@@ -109,5 +131,6 @@ def car_creation_page(
     if viewer is None:
         return RedirectResponse("/login", status_code=303)
     settings: Settings = request.app.state.settings
-    context = page_context(settings) | {"user_name": viewer.name}
+    batches: BatchService = request.app.state.batches
+    context = page_context(settings, batches.prices) | {"user_name": viewer.name}
     return templates.TemplateResponse(request, "index.html", context)

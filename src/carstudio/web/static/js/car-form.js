@@ -6,11 +6,13 @@
 //   "generation-failed" detail: {spec, error}
 //
 // The events bubble, so whoever shows the result (an <image-card>) only listens. `spec` is the
-// car alone; the chosen image model travels beside it as `image_model`.
+// car alone; the chosen image model travels beside it as `image_model`, and the price of one
+// image from it is shown beside Generate (the server's words, from image-models.js).
 
 import { ApiError, createCarImage } from "./api.js";
 import { carFields, isCarField } from "./car-fields.js";
 import { fillAlert } from "./dom.js";
+import { modelPrice } from "./image-models.js";
 
 const FIELD_SYNONYMS = { colour: "color", bodyStyle: "body_style", aspectRatio: "aspect_ratio" };
 // Form fields that are not part of the car, but whose problems still belong beside them.
@@ -50,6 +52,7 @@ export class CarForm extends HTMLElement {
     this._buttonLabel = this._button.querySelector(".button__label");
     this._idleLabel = this._buttonLabel.textContent.trim();
     this._alert = this._form.querySelector('[role="alert"]');
+    this._price = this._form.querySelector('[data-part="price"]');
     this._busy = false;
 
     this._form.addEventListener("submit", (event) => {
@@ -58,7 +61,12 @@ export class CarForm extends HTMLElement {
     });
     // An edited field is no longer wrong until the next check says so.
     this._form.addEventListener("input", (event) => this._clearFieldFor(event.target));
-    this._form.addEventListener("change", (event) => this._clearFieldFor(event.target));
+    this._form.addEventListener("change", (event) => {
+      this._clearFieldFor(event.target);
+      if (this._price && event.target.name === "image_model") {
+        this._price.textContent = modelPrice(this.imageModel);
+      }
+    });
   }
 
   get form() {
