@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from tests.waiting import wait_until
 
 STARTUP_SECONDS = 15.0
 
@@ -39,13 +40,13 @@ class Servers:
         )
         thread.start()
         self._running.append((server, thread))
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not server.started:
+
+        def server_started() -> bool:
             if not thread.is_alive():
                 raise AssertionError("The server stopped while starting; see the log above.")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"The server did not start within {STARTUP_SECONDS:.0f} s.")
-            time.sleep(0.02)
+            return bool(server.started)
+
+        wait_until(server_started, timeout=STARTUP_SECONDS, interval=0.02)
         return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
