@@ -1,16 +1,25 @@
-"""Prices on the Car Creation page: each model's price in its select, and one image's price
-beside Generate."""
+"""Prices on the Car Creation page: each model's price in its select, one image's price beside
+Generate, and the estimate beside Start Batch."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from carstudio.config import Settings
-from tests.browser.test_batch import shoot
+from tests.browser.test_batch import (
+    THREE_CARS,
+    choose_file,
+    open_batch_tab,
+    record_requests,
+    shoot,
+    start_batch,
+    wait_until_finished,
+)
 from tests.browser.test_single import open_page
 from tests.fakes.replicate import FakeReplicate
 
@@ -29,6 +38,19 @@ def model_select(page: Page, tab: str) -> Locator:
 
 def option(select: Locator, name: str) -> Locator:
     return select.locator(f'option[value="{name}"]')
+
+
+def estimate(page: Page) -> Locator:
+    return page.locator("batch-start [data-part=estimate]")
+
+
+def validate_posts(requests: list[Request]) -> list[str]:
+    """The body of every validate request, in order."""
+    return [
+        r.post_data or ""
+        for r in requests
+        if r.method == "POST" and r.url.endswith("/api/car-batch/validate")
+    ]
 
 
 def test_every_model_option_on_both_tabs_shows_its_price(
@@ -96,3 +118,79 @@ def test_prices_set_by_the_operator_are_the_ones_shown(
     expect(option(select, "google/imagen-3")).to_have_text("Imagen 3 (retiring) · $0.03 per image")
     expect(option(select, "google/imagen-4")).to_have_text("Imagen 4 (retiring) · $0.035 per image")
     expect(page.locator("#single-price")).to_have_text("Imagen 3 · $0.03 per image")
+
+
+def test_the_estimate_beside_start_batch_follows_the_chosen_model(
+    page: Page,
+    serve_app: ServeApp,
+    make_settings: MakeSettings,
+    fake_replicate: FakeReplicate,
+    check_accessibility: CheckAccessibility,
+    tmp_path: Path,
+) -> None:
+    open_batch_tab(page, serve_app(make_settings(fake=fake_replicate)))
+    sent = record_requests(page)
+    upload = choose_file(page, THREE_CARS)
+    expect(estimate(page)).to_have_text("3 images · price unknown for Imagen 3")
+
+    select = model_select(page, "Batch")
+    select.select_option("google/imagen-4")
+    expect(estimate(page)).to_have_text("3 images · about $0.12 with Imagen 4")
+    expect(upload).to_have_attribute("data-state", "ready")
+    start = page.get_by_role("button", name="Start Batch")
+    expect(start).to_have_accessible_description(
+        "Ready to make 3 images. 3 images · about $0.12 with Imagen 4"
+    )
+    check_accessibility(page, "the Batch tab with an estimate")
+    shoot(page, tmp_path / "batch-estimate.png")
+
+    select.select_option("google/imagen-4-fast")
+    expect(estimate(page)).to_have_text("3 images · about $0.06 with Imagen 4 Fast")
+    # The same request each time, asking for the model now chosen; the file is not re-chosen.
+    posts = validate_posts(sent)
+    assert len(posts) == 3, posts
+    for post, model in zip(posts, ("imagen-3", "imagen-4", "imagen-4-fast"), strict=True):
+        assert re.search(rf'name="imageModel"\r\n\r\ngoogle/{model}\r\n', post), post
+    assert fake_replicate.creation_count() == 0
+
+    # The same file again costs nothing once the batch has made its images: they are all in
+    # the image cache.
+    start_batch(page)
+    progress = wait_until_finished(page)
+    progress.get_by_role("button", name="New batch").click()
+    choose_file(page, THREE_CARS)
+    expect(select).to_have_value("google/imagen-4-fast")
+    expect(estimate(page)).to_have_text("3 images · 3 already made · $0.00 with Imagen 4 Fast")
+    check_accessibility(page, "the Batch tab with an estimate of cached images")
+
+
+def test_the_estimate_leaves_a_skip_choice_as_it_was(
+    page: Page, serve_app: ServeApp, make_settings: MakeSettings, fake_replicate: FakeReplicate
+) -> None:
+    open_batch_tab(page, serve_app(make_settings(fake=fake_replicate)))
+    upload = choose_file(page, THREE_CARS + "Kia,Rio,sedan,,1850,red,white,1:1\n")
+    expect(upload).to_have_attribute("data-state", "blocked")
+    page.get_by_label(re.compile("Skip invalid rows")).check()
+    expect(upload).to_have_attribute("data-state", "ready")
+
+    model_select(page, "Batch").select_option("google/imagen-4")
+    expect(estimate(page)).to_have_text("3 images · about $0.12 with Imagen 4")
+    expect(upload).to_have_attribute("data-state", "ready")
+    expect(page.get_by_label(re.compile("Skip invalid rows"))).to_be_checked()
+
+
+def test_the_preview_says_every_image_is_free(
+    page: Page,
+    serve_app: ServeApp,
+    preview_settings: Settings,
+    check_accessibility: CheckAccessibility,
+) -> None:
+    open_batch_tab(page, serve_app(preview_settings))
+    expect(option(model_select(page, "Batch"), "google/imagen-4")).to_have_text(
+        "Imagen 4 (retiring) · free in preview mode"
+    )
+    # The Single tab's note already says its placeholder is free.
+    expect(page.locator("#single-price")).to_have_count(0)
+    choose_file(page, THREE_CARS)
+    expect(estimate(page)).to_have_text("3 images · free (preview)")
+    check_accessibility(page, "the Batch tab estimating a preview batch")

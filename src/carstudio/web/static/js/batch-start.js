@@ -1,11 +1,14 @@
-// <batch-start>: the Start Batch button, the "Skip invalid rows" choice, the image model, and
-// the sentence beside them saying why a batch can or cannot start yet. It decides whether the checked file
-// can run; starting it is left to whoever listens. Its markup is the page's
-// <template id="batch-start-template">.
+// <batch-start>: the Start Batch button, the "Skip invalid rows" choice, the image model, the
+// sentence beside them saying why a batch can or cannot start yet, and what the batch would
+// cost (the validate answer's estimate). It decides whether the checked file can run; starting
+// it is left to whoever listens. Its markup is the page's <template id="batch-start-template">.
 //
 //   events:   "start-batch"  detail: {skipInvalid, imageModel}   Start Batch was pressed
-//             "change"       (bubbling from the checkbox) the skip choice changed
-//   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked" | "submitting"
+//             "change"       (bubbling) the skip choice or the model changed; event.target.name
+//                            says which: "skipInvalid" | "imageModel"
+//   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked"
+//                                  | "repricing" (checked, and being checked again for another
+//                                  model) | "submitting"
 //             reset()
 //   property: state  "empty" | "checking" | "refused" | "blocked" | "ready" | "submitting"
 //             skipInvalid  whether invalid rows are to be skipped (only when some are)
@@ -13,6 +16,7 @@
 
 import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
 import { plural } from "./format.js";
+import { estimateInWords } from "./batch-words.js";
 
 export class BatchStart extends HTMLElement {
   constructor() {
@@ -56,7 +60,8 @@ export class BatchStart extends HTMLElement {
     const { skip, skipInvalid, skipText, reason, start, imageModel } = this._parts;
     const valid = report ? Number(report.validCount) || 0 : 0;
     const invalid = report ? Number(report.invalidCount) || 0 : 0;
-    const canSkip = (phase === "checked" || phase === "submitting") && invalid > 0 && valid > 0;
+    const checked = phase === "checked" || phase === "repricing";
+    const canSkip = (checked || phase === "submitting") && invalid > 0 && valid > 0;
     skip.hidden = !canSkip;
     skipInvalid.disabled = imageModel.disabled = phase === "submitting";
     skipText.textContent =
@@ -64,15 +69,26 @@ export class BatchStart extends HTMLElement {
         ? `Skip invalid rows (${invalid}) and make the valid one`
         : `Skip invalid rows (${invalid}) and make the ${plural(valid, "valid one")}`;
 
-    let state = phase;
+    // Start waits while the file is priced again, so the batch never starts on an old estimate.
+    let state = phase === "repricing" ? "checking" : phase;
     if (phase === "checked") state = valid && (!invalid || skipInvalid.checked) ? "ready" : "blocked";
     this._state = state;
 
-    const [text, tone] = this._reason(phase, valid, invalid);
+    const [text, tone] = this._reason(checked ? "checked" : phase, valid, invalid);
     reason.textContent = text;
     reason.dataset.tone = tone;
     setBusy(start, phase === "submitting", phase === "submitting" ? "Starting…" : "Start Batch");
     start.disabled = state !== "ready";
+    this._showEstimate(phase, report, valid);
+  }
+
+  _showEstimate(phase, report, valid) {
+    const { estimate } = this._parts;
+    const shown = valid > 0 && report.estimate && ["checked", "repricing", "submitting"].includes(phase);
+    estimate.hidden = !shown;
+    if (!shown) estimate.textContent = "";
+    else if (phase === "repricing") estimate.textContent = "Working out the cost…";
+    else estimate.textContent = estimateInWords(report.estimate);
   }
 
   _reason(phase, valid, invalid) {

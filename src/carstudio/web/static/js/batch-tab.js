@@ -1,16 +1,18 @@
 // <batch-tab>: the Batch tab, wiring its parts together. A file taken by <csv-drop-zone> is
 // checked by the server (POST /api/car-batch/validate, which starts nothing) and its answer
-// shown by <intake-report>; <batch-start> says whether the file can run, and Start Batch sends
-// it (POST /api/car-batch, with skipInvalid when chosen and the imageModel); then <batch-progress> follows the
-// batch. The batch's id lives in the address (#batch/<id>), so a reload or a shared link shows
-// the same batch again, and <recent-batches> under the drop-zone links to earlier ones the same
-// way. `?poll=<ms>` in the address sets how often progress is polled.
+// shown by <intake-report>; <batch-start> says whether the file can run and what it would cost
+// with the chosen model (a new model checks the file again, for its estimate), and Start Batch
+// sends it (POST /api/car-batch, with skipInvalid when chosen and the imageModel); then
+// <batch-progress> follows the batch. The batch's id lives in the address (#batch/<id>), so a
+// reload or a shared link shows the same batch again, and <recent-batches> under the drop-zone
+// links to earlier ones the same way. `?poll=<ms>` in the address sets how often progress is
+// polled.
 //
 //   markup:   server-rendered inside the element: #batch-intake holding the drop-zone, the
 //             status line, the alert, the report, the start controls and <recent-batches>;
 //             <batch-progress>
 //   state:    #batch-intake[data-state] "empty" | "checking" | "refused" | "blocked" | "ready"
-//             | "submitting"
+//             | "submitting" ("checking" too while a checked file is priced for another model)
 //   property: hash  the address hash the tab should carry now: "batch" or "batch/<id>"
 //   methods:  reset()
 
@@ -82,7 +84,11 @@ export class BatchTab extends HTMLElement {
 
     this._zone.addEventListener("csv-chosen", (event) => this._checkFile(event.detail));
     this._zone.addEventListener("csv-refused", (event) => this._refuse(event.detail));
-    this._start.addEventListener("change", () => this._render());
+    this._start.addEventListener("change", (event) => {
+      // Another model has another price: a checked file (or one being checked) is asked again.
+      if (event.target.name === "imageModel" && (this._report || this._check)) this._validate();
+      else this._render();
+    });
     this._start.addEventListener("start-batch", (event) => this._submit(event.detail));
     this._progress.addEventListener("batch-new", () => {
       this._showIntake({ focus: true });
@@ -119,19 +125,28 @@ export class BatchTab extends HTMLElement {
     this._start.reset();
   }
 
-  async _checkFile({ file, note }) {
+  _checkFile({ file, note }) {
+    this._clear(file, note);
+    this._validate();
+  }
+
+  /** Check the chosen file with the chosen model; its report keeps showing meanwhile, if any. */
+  async _validate() {
     if (this._check) this._check.abort();
     const check = new AbortController();
     this._check = check;
-    this._clear(file, note);
+    this._problem = this._submitError = null;
     this._render();
     const body = new FormData();
-    body.append("file", file, file.name);
+    body.append("file", this._file, this._file.name);
+    const imageModel = this._start.imageModel;
+    if (imageModel) body.append("imageModel", imageModel);
     try {
       const report = await request(VALIDATE_URL, { method: "POST", body, signal: check.signal });
       if (this._check === check) this._report = report;
     } catch (error) {
       if (this._check !== check || (error && error.name === "AbortError")) return;
+      this._report = null;
       this._problem = problemFrom(error, "Car Studio could not check this file; try again.");
     } finally {
       if (this._check === check) {
@@ -201,8 +216,10 @@ export class BatchTab extends HTMLElement {
 
   _render() {
     const checking = Boolean(this._check);
+    const repricing = checking && Boolean(this._report);
     let phase = "empty";
     if (this._submitting) phase = "submitting";
+    else if (repricing) phase = "repricing";
     else if (checking) phase = "checking";
     else if (this._problem) phase = "refused";
     else if (this._report) phase = "checked";
@@ -210,8 +227,10 @@ export class BatchTab extends HTMLElement {
     this._intake.dataset.state = this._start.state;
     this._intake.setAttribute("aria-busy", checking || this._submitting ? "true" : "false");
 
-    this._statusSpinner.hidden = !checking;
-    this._statusText.textContent = checking ? `Checking ${this._file.name}…` : this._note;
+    // Pricing a checked file again is said beside Start Batch, not as a new check of the file.
+    const newFile = checking && !repricing;
+    this._statusSpinner.hidden = !newFile;
+    this._statusText.textContent = newFile ? `Checking ${this._file.name}…` : this._note;
 
     const problem = checking ? null : this._problem || this._submitError;
     fillAlert(this._alert, problem ? problem.message : "", problem ? problem.lines : [], {
@@ -219,7 +238,7 @@ export class BatchTab extends HTMLElement {
     });
 
     if (this._reportView.report !== this._report) this._reportView.report = this._report;
-    this._reportView.hidden = !this._report || checking;
+    this._reportView.hidden = !this._report;
   }
 }
 

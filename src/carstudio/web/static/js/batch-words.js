@@ -1,7 +1,8 @@
 // A batch's status (the answer of GET /api/batch/{id}) in the words <batch-progress> shows
-// and announces; <recent-batches> badges each batch it lists in the same words.
+// and announces; <recent-batches> badges each batch it lists in the same words; and, before
+// it starts, its estimate in the words <batch-start> shows beside Start Batch.
 
-import { durationInWords, localTime, plural, timeLeftInWords } from "./format.js";
+import { durationInWords, formatUsd, localTime, plural, timeLeftInWords } from "./format.js";
 import { modelLabel } from "./image-models.js";
 
 const MILESTONES = [25, 50, 75];
@@ -79,4 +80,20 @@ export function modelNote(status) {
 export function modelToSwitchTo(status) {
   const stopped = status && status.state === "ready" && status.stopKind === "model_unavailable";
   return stopped && status.switchTo ? String(status.switchTo) : "";
+}
+
+/**
+ * The validate answer's `estimate` in words: "50 images · about $2.00 with Imagen 4",
+ * "50 images · 12 already made · about $1.52 with Imagen 4", "3 images · price unknown for
+ * Imagen 3", "3 images · free (preview)". `carstudio batch --dry-run` prints the same.
+ */
+export function estimateInWords(estimate) {
+  const parts = [plural(Number(estimate.images) || 0, "image")];
+  const cached = Number(estimate.cachedImages) || 0;
+  if (cached) parts.push(`${cached} already made`);
+  const label = modelLabel(estimate.model);
+  if (estimate.model === "preview") parts.push("free (preview)");
+  else if (estimate.total == null) parts.push(`price unknown for ${label}`);
+  else parts.push(`${Number(estimate.total) ? "about " : ""}${formatUsd(estimate.total)} with ${label}`);
+  return parts.join(" · ");
 }

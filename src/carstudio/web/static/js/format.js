@@ -1,9 +1,15 @@
-// Numbers and durations in the words Car Studio shows people. Durations are in seconds
+// Numbers, money and durations in the words Car Studio shows people. Durations are in seconds
 // everywhere; callers holding milliseconds divide by 1000.
 
 /** "1 row", "3 rows"; `many` for irregular plurals. */
 export function plural(count, one, many = `${one}s`) {
   return `${count} ${count === 1 ? one : many}`;
+}
+
+/** US dollars to the cent, as the server writes them: "$0.12", "$1,234.50". */
+export function formatUsd(amount) {
+  const dollars = Number(amount) || 0;
+  return `$${dollars.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 /** Bytes for people, rounded up so a file just over a limit never looks equal to it. */
