@@ -1,5 +1,5 @@
 """Prices on the Car Creation page: each model's price in its select, one image's price beside
-Generate, and the estimate beside Start Batch."""
+Generate, the estimate beside Start Batch, and this month's spending in the header."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, Request, expect
 
+from carstudio.accounts.service import Accounts
 from carstudio.config import Settings
+from carstudio.jobs.store import Store, database_url
 from tests.browser.test_batch import (
     THREE_CARS,
     choose_file,
@@ -20,12 +22,14 @@ from tests.browser.test_batch import (
     start_batch,
     wait_until_finished,
 )
-from tests.browser.test_single import open_page
+from tests.browser.test_sign_in import PASSWORD, sign_in
+from tests.browser.test_single import fill_corolla, open_page
 from tests.fakes.replicate import FakeReplicate
 
 ServeApp = Callable[[Settings], str]
 MakeSettings = Callable[..., Settings]
 CheckAccessibility = Callable[[Page, str], None]
+NewPage = Callable[[], Page]
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +46,10 @@ def option(select: Locator, name: str) -> Locator:
 
 def estimate(page: Page) -> Locator:
     return page.locator("batch-start [data-part=estimate]")
+
+
+def month_spend(page: Page) -> Locator:
+    return page.get_by_test_id("month-spend").locator("dd")
 
 
 def validate_posts(requests: list[Request]) -> list[str]:
@@ -153,10 +161,11 @@ def test_the_estimate_beside_start_batch_follows_the_chosen_model(
         assert re.search(rf'name="imageModel"\r\n\r\ngoogle/{model}\r\n', post), post
     assert fake_replicate.creation_count() == 0
 
-    # The same file again costs nothing once the batch has made its images: they are all in
-    # the image cache.
+    # The batch runs on that model and costs what the estimate said; the same file again
+    # costs nothing, since every image is already in the image cache.
     start_batch(page)
     progress = wait_until_finished(page)
+    expect(month_spend(page)).to_have_text("$0.06")
     progress.get_by_role("button", name="New batch").click()
     choose_file(page, THREE_CARS)
     expect(select).to_have_value("google/imagen-4-fast")
@@ -193,4 +202,70 @@ def test_the_preview_says_every_image_is_free(
     expect(page.locator("#single-price")).to_have_count(0)
     choose_file(page, THREE_CARS)
     expect(estimate(page)).to_have_text("3 images · free (preview)")
+    expect(month_spend(page)).to_have_text("$0.00")
     check_accessibility(page, "the Batch tab estimating a preview batch")
+
+
+def test_the_header_shows_this_months_spending_growing_with_each_image(
+    page: Page,
+    serve_app: ServeApp,
+    make_settings: MakeSettings,
+    fake_replicate: FakeReplicate,
+    check_accessibility: CheckAccessibility,
+    tmp_path: Path,
+) -> None:
+    base_url = serve_app(make_settings(fake=fake_replicate, budget_monthly="50"))
+    open_page(page, base_url)
+    spend = month_spend(page)
+    expect(page.get_by_test_id("month-spend").locator("dt")).to_have_text("This month")
+    expect(spend).to_have_text("$0.00 of $50.00")
+    check_accessibility(page, "the header with this month's spending")
+
+    fill_corolla(page)
+    model_select(page, "Single").select_option("google/imagen-4")
+    with page.expect_response("**/api/usage") as usage:
+        page.get_by_role("button", name="Generate").click()
+    assert usage.value.json()["monthToDate"] == pytest.approx(0.04)
+    expect(spend).to_have_text("$0.04 of $50.00")
+    shoot(page, tmp_path / "header-month-spend.png")
+
+    open_page(page, base_url)
+    expect(spend).to_have_text("$0.04 of $50.00")
+
+
+def test_each_person_sees_their_own_spending_and_an_admin_everyones(
+    new_page: NewPage,
+    serve_app: ServeApp,
+    make_settings: MakeSettings,
+    fake_replicate: FakeReplicate,
+) -> None:
+    settings = make_settings(fake=fake_replicate, auth="required", budget_monthly="50")
+    settings.ensure_dirs()
+    store = Store(database_url(None, settings.data_dir))
+    try:
+        accounts = Accounts(store)
+        accounts.add_user("alice", PASSWORD)
+        accounts.add_user("bob", PASSWORD)
+        accounts.add_user("ada", PASSWORD, admin=True)
+    finally:
+        store.close()
+    base_url = serve_app(settings)
+
+    alice = new_page()
+    sign_in(alice, base_url, "alice")
+    expect(alice.locator("html")).to_have_attribute("data-ready", "true")
+    expect(month_spend(alice)).to_have_text("$0.00")
+    fill_corolla(alice)
+    model_select(alice, "Single").select_option("google/imagen-4")
+    alice.get_by_role("button", name="Generate").click()
+    # The budget caps everyone's spending together, so it is set beside everyone's only.
+    expect(month_spend(alice)).to_have_text("$0.04")
+    expect(month_spend(alice)).to_have_attribute("title", re.compile("your images"))
+
+    bob = new_page()
+    sign_in(bob, base_url, "bob")
+    expect(month_spend(bob)).to_have_text("$0.00")
+    ada = new_page()
+    sign_in(ada, base_url, "ada")
+    expect(month_spend(ada)).to_have_text("$0.04 of $50.00")
+    expect(month_spend(ada)).to_have_attribute("title", re.compile("everyone's images"))

@@ -95,6 +95,21 @@ def image_models(prices: PriceBook, *, preview: bool) -> list[dict[str, Any]]:
     ]
 
 
+def month_spend(batches: BatchService, viewer: Viewer) -> dict[str, str]:
+    """This month's spending for the header: the viewer's own, or everyone's for an admin and
+    with sign-in off, as GET /api/usage counts it."""
+    everyone = viewer.user_id is None or viewer.admin
+    spent = batches.ledger.spent_this_month(viewer.user_id, everyone=everyone)
+    cap = batches.settings.budget_monthly
+    whose = "everyone's images" if viewer.admin else "images" if everyone else "your images"
+    return {
+        "spent": dollars(spent),
+        # The budget caps the whole deployment, so only everyone's spending is set against it.
+        "budget": dollars(cap) if cap is not None and everyone else "",
+        "title": f"What {whose} cost this month (UTC)",
+    }
+
+
 def page_context(settings: Settings, prices: PriceBook) -> dict[str, Any]:
     """What the page needs to know about this server's settings and prices; never any secret."""
     try:
@@ -132,5 +147,8 @@ def car_creation_page(
         return RedirectResponse("/login", status_code=303)
     settings: Settings = request.app.state.settings
     batches: BatchService = request.app.state.batches
-    context = page_context(settings, batches.prices) | {"user_name": viewer.name}
+    context = page_context(settings, batches.prices) | {
+        "user_name": viewer.name,
+        "month": month_spend(batches, viewer),
+    }
     return templates.TemplateResponse(request, "index.html", context)

@@ -3,6 +3,7 @@
 import "./image-card.js";
 import "./car-form.js";
 import "./batch-tab.js";
+import "./month-spend.js";
 
 /**
  * ARIA tabs with automatic activation: arrow keys, Home and End move between tabs and show
