@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import socket
 import tracemalloc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,8 +113,15 @@ def exchange(
         }
         await app(scope, receive, send)
 
-    anyio.run(run)
+    run_apart(run)
     return result
+
+
+def run_apart(main: Callable[[], Awaitable[None]]) -> None:
+    """Run `main` on an event loop of its own thread: the test process may have one running
+    already (Playwright's, when the browser tests ran first in it)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(anyio.run, main).result()
 
 
 def chunks_of(total: int, size: int = 16 * KB) -> Iterator[bytes]:
@@ -267,7 +275,7 @@ def test_waiting_for_the_end_of_a_streamed_answer_is_not_a_body_timeout() -> Non
         scope = {"type": "http", "method": "GET", "path": "/downloads/x.zip", "headers": []}
         await limited(scope, receive, send)
 
-    anyio.run(run)
+    run_apart(run)
     assert seen == ["http.disconnect"]
 
 

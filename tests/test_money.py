@@ -202,18 +202,18 @@ def test_two_workers_racing_never_pass_the_monthly_budget(
 def test_a_batch_stopped_by_the_monthly_budget_says_why_and_retries_later(
     client_for, fake_replicate: FakeReplicate
 ) -> None:
-    fake_replicate.latency = 0.5  # row 3 cannot book before row 2 is done: one slot
+    fake_replicate.latency = 0.5  # the second row cannot book before the first is done
     client = client_for(
         fake=fake_replicate, model="google/imagen-4", budget_monthly=0.10, concurrency=1
     )
     batches: BatchService = client.app.state.batches
     job_id = batches.submit(numbered_cars(2))  # $0.08: fits
-    # While row 2 is being made, $0.04 is spent elsewhere; row 3 no longer fits.
+    # While the first row is being made, $0.04 is spent elsewhere; the other no longer fits.
     wait_until(lambda: fake_replicate.creation_count() == 1)
     batches.ledger.reserve(model="google/imagen-4", usd=Decimal("0.04"), kind="single")
     status = wait_finished(batches, job_id)
     (failed,) = [row for row in status.rows if row.state == "failed"]
-    assert failed.row == 3 and failed.failure == "budget_reached" and failed.retryable
+    assert status.done == 1 and failed.failure == "budget_reached" and failed.retryable
     assert "CARSTUDIO_BUDGET_MONTHLY" in (failed.error or "")
     assert "CARSTUDIO_BUDGET_MONTHLY" in (status.fatal_error or "")
     assert batches.ledger.spent_this_month() == Decimal("0.08")
