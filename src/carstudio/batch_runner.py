@@ -1,5 +1,5 @@
 """`carstudio batch`: a CSV batch run in process or on a Car Studio server, with a live
-progress bar.
+progress bar; or, with `--dry-run`, only checked and priced.
 
 Both runs turn their progress into a `BatchView` and hand it to the same display code
 (`watch`, `report`), so a batch looks the same wherever it runs.
@@ -11,19 +11,25 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from carstudio.billing.ledger import dollars
 from carstudio.config import Settings
 from carstudio.errors import CarStudioError
 from carstudio.generation import Studio
-from carstudio.jobs.service import BatchService, JobStatus
+from carstudio.intake import read_intake
+from carstudio.jobs.service import BatchService, Estimate, JobStatus
 from carstudio.jobs.states import JobState, RowState
+from carstudio.providers.models import MODELS, get_model, requested_model
+from carstudio.providers.preview import PreviewProvider
+from carstudio.providers.prices import PriceBook
 from carstudio.remote import RemoteStudio, ServerUnreachable
-from carstudio.web.schemas import BatchStatusOut
+from carstudio.web.schemas import BatchStatusOut, EstimateOut, IntakeReportOut
 
 POLL_SECONDS = 0.25
 REMOTE_POLL_SECONDS = 1.0
@@ -31,6 +37,7 @@ REMOTE_POLL_SECONDS = 1.0
 REMOTE_POLL_FAILURES = 10
 """Consecutive failed polls (about ten seconds of a dropped network) before giving up."""
 EXIT_INTERRUPTED = 130
+LISTED_ROW_ERRORS = 5
 _UNFINISHED = (RowState.FAILED.value, RowState.CANCELED.value)
 
 
@@ -233,3 +240,84 @@ def run_remote_batch(
         # After submission the batch exists on the server: say where, whatever went wrong here.
         raise CarStudioError(f"{exc.message} (batch {job_id}: {status_url})") from exc
     return report(view, output, console)
+
+
+# -- a dry run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a dry run found: the file's report with its estimate and, when this run would only
+    draw previews, what the same images would cost on Replicate."""
+
+    report: IntakeReportOut
+    on_replicate: EstimateOut | None = None
+
+
+def dry_run(settings: Settings, data: bytes, *, model: str | None = None) -> DryRun:
+    """Check `data` as the server does and price its valid rows on `model`; it opens no
+    provider and no store, so it makes nothing and needs no token."""
+    report = read_intake(data)
+    chosen = requested_model(model) if model else get_model(settings.model)
+    priced = Estimate(
+        images=len(report.valid_rows),
+        cached_images=0,
+        # The image cache is in the store, which a dry run leaves closed: images made before
+        # are counted here, while --dry-run --server asks the server, which leaves them out.
+        per_image=PriceBook(settings.prices_file).per_image(chosen.name),
+        model=chosen.name,
+    )
+    if settings.provider_name != "preview":
+        return DryRun(IntakeReportOut.of(report, priced))
+    free = Estimate(
+        images=priced.images, cached_images=0, per_image=Decimal(0), model=PreviewProvider.model
+    )
+    return DryRun(IntakeReportOut.of(report, free), on_replicate=EstimateOut.of(priced))
+
+
+def remote_dry_run(
+    remote: RemoteStudio, data: bytes, *, source_name: str, model: str | None = None
+) -> DryRun:
+    """The server's own check and estimate of `data` (`POST /api/car-batch/validate`)."""
+    return DryRun(remote.validate(data, source_name=source_name, model=model))
+
+
+def estimate_in_words(estimate: EstimateOut) -> str:
+    """ "50 images · about $2.00 with Imagen 4": the words the Batch tab shows beside Start
+    Batch (estimateInWords in static/js/batch-words.js)."""
+    parts = [f"{estimate.images} image{'' if estimate.images == 1 else 's'}"]
+    if estimate.cached_images:
+        parts.append(f"{estimate.cached_images} already made")
+    model = MODELS.get(estimate.model)
+    label = model.label if model is not None else estimate.model
+    if estimate.model == PreviewProvider.model:
+        parts.append("free (preview)")
+    elif estimate.total is None:
+        parts.append(f"price unknown for {label}")
+    else:
+        about = "about " if estimate.total else ""
+        parts.append(f"{about}{dollars(Decimal(str(estimate.total)))} with {label}")
+    return " · ".join(parts)
+
+
+def dry_run_lines(found: DryRun, *, skip_invalid: bool) -> list[str]:
+    """What `carstudio batch --dry-run` prints: the estimate, and the rows left out of it."""
+    report = found.report
+    lines = [estimate_in_words(report.estimate)] if report.estimate is not None else []
+    if found.on_replicate is not None:
+        lines.append(
+            "On Replicate (with REPLICATE_API_TOKEN set): " + estimate_in_words(found.on_replicate)
+        )
+    if report.invalid_count:
+        are = "row is" if report.invalid_count == 1 else "rows are"
+        lines.append(f"{report.invalid_count} {are} not valid, so not in the estimate:")
+        for error in report.row_errors[:LISTED_ROW_ERRORS]:
+            where = f"row {error.row} {error.column}" if error.column else f"row {error.row}"
+            lines.append(f"  {where}: {error.message}")
+        if len(report.row_errors) > LISTED_ROW_ERRORS:
+            lines.append(f"  …and {len(report.row_errors) - LISTED_ROW_ERRORS} more")
+        if not skip_invalid:
+            them = "it is" if report.invalid_count == 1 else "they are"
+            lines.append(f"The batch starts only with --skip-invalid, or once {them} fixed.")
+    lines.append("Dry run: nothing was made and nothing was spent.")
+    return lines

@@ -249,11 +249,20 @@ def batch(
     ] = False,
     replicate_model: ReplicateModelOption = None,
     server: ServerOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only check the CSV and print what the batch would cost; makes nothing, "
+            "spends nothing, needs no token. With --server, the server checks and prices it.",
+        ),
+    ] = False,
 ) -> None:
     """Run a CSV batch here or on a server, with a progress bar; writes a ZIP of images and
     failed_rows.json.
 
-    Exit status: 0 every row done, 1 some rows failed, 2 bad input.
+    Exit status: 0 every row done (with --dry-run: the file was checked), 1 some rows failed,
+    2 bad input.
     """
     from carstudio.batch_runner import run_batch, run_remote_batch
 
@@ -264,7 +273,16 @@ def batch(
     settings = load_settings()
     server = settings.server_url if server is None else server
     try:
-        if server:
+        if dry_run:
+            code = _dry_run(
+                settings,
+                server,
+                data,
+                source_name=csv_file.name,
+                model=replicate_model,
+                skip_invalid=skip_invalid,
+            )
+        elif server:
             with _remote(settings, server) as remote:
                 code = run_remote_batch(
                     remote,
@@ -293,6 +311,32 @@ def batch(
     except CarStudioError as exc:
         fail(exc.message)
     raise typer.Exit(code)
+
+
+def _dry_run(
+    settings: Settings,
+    server: str | None,
+    data: bytes,
+    *,
+    source_name: str,
+    model: str | None,
+    skip_invalid: bool,
+) -> int:
+    """Print the estimate of a batch, here or by the server at `server`; 0 when it was checked."""
+    from carstudio.batch_runner import dry_run, dry_run_lines, remote_dry_run
+
+    if server:
+        with _remote(settings, server) as remote:
+            found = remote_dry_run(remote, data, source_name=source_name, model=model)
+    else:
+        found = dry_run(settings, data, model=model)
+    if not found.report.valid_count:
+        # The batch itself would be refused the same way, so the dry run exits as it would.
+        errors = [error.model_dump() for error in found.report.row_errors]
+        raise InvalidInput("No row in this file can be generated.", errors)
+    for line in dry_run_lines(found, skip_invalid=skip_invalid):
+        typer.echo(line)
+    return 0
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""A Car Studio server's HTTP API, as `carstudio generate` and `carstudio batch` use it with
-`--server`.
+"""A Car Studio server's HTTP API, as `carstudio generate` and `carstudio batch` (and its
+`--dry-run`) use it with `--server`.
 
 Answers are read with the schemas the server writes them with (`carstudio.web.schemas`), and
 every failure becomes a `CarStudioError` whose message is one sentence, the server's own
@@ -22,7 +22,7 @@ from pydantic import BaseModel, SecretStr
 from carstudio import __version__
 from carstudio.errors import CarStudioError, InvalidInput
 from carstudio.spec import CarSpec
-from carstudio.web.schemas import BatchAccepted, BatchStatusOut, CarImage
+from carstudio.web.schemas import BatchAccepted, BatchStatusOut, CarImage, IntakeReportOut
 
 TOKEN_NEEDED = (
     "the server needs a valid API token: create one there with "
@@ -117,12 +117,19 @@ class RemoteStudio:
         model: str | None = None,
     ) -> BatchAccepted:
         """Start a batch from CSV bytes (`POST /api/car-batch`)."""
-        form = {"skipInvalid": "true" if skip_invalid else "false"}
-        if model:
-            form["imageModel"] = model
-        files = {"file": (source_name or "cars.csv", data, "text/csv")}
+        form, files = _csv_upload(data, source_name=source_name, model=model)
+        form["skipInvalid"] = "true" if skip_invalid else "false"
         response = self._send("POST", "/api/car-batch", data=form, files=files)
         return self._read(BatchAccepted, response)
+
+    def validate(
+        self, data: bytes, *, source_name: str, model: str | None = None
+    ) -> IntakeReportOut:
+        """Check CSV bytes and estimate their cost on `model` (`POST /api/car-batch/validate`);
+        the server starts nothing and spends nothing."""
+        form, files = _csv_upload(data, source_name=source_name, model=model)
+        response = self._send("POST", "/api/car-batch/validate", data=form, files=files)
+        return self._read(IntakeReportOut, response)
 
     def status(self, job_id: str) -> BatchStatusOut:
         """A batch's progress (`GET /api/batch/{id}`)."""
@@ -208,6 +215,14 @@ class RemoteStudio:
                 f"the server at {self.base} does not answer as Car Studio does at "
                 f"{response.url.path}; check the address, and that both run the same version"
             ) from exc
+
+
+def _csv_upload(
+    data: bytes, *, source_name: str, model: str | None
+) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+    """The form fields and file part both CSV endpoints take."""
+    form = {"imageModel": model} if model else {}
+    return form, {"file": (source_name or "cars.csv", data, "text/csv")}
 
 
 def _error_of(response: httpx.Response) -> tuple[str | None, list[dict[str, Any]] | None]:
