@@ -198,9 +198,10 @@ def test_cancel_keeps_finished_images_and_still_makes_a_zip(
     job_id = batches.submit(numbered_cars(8))
     wait_until(lambda: batches.status(job_id).done >= 1)
     status = batches.cancel(job_id)
-    assert status.canceled >= 5
+    assert status.canceled >= 1
     final = wait_finished(batches, job_id)
-    assert final.done + final.canceled == 8 and final.done >= 1
+    # One row generating and one claimed by a worker thread may still finish; none other.
+    assert final.done + final.canceled == 8 and 1 <= final.done <= status.done + 2
     images, manifest, failed = read_zip(batches.zip_path(job_id))
     assert len(images) == final.done
     assert failed is not None and all(f["status"] == "canceled" for f in failed)
