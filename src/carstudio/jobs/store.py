@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from carstudio.errors import MADE_ANEW, NOT_RETRIED, ConfigurationError, Failure
 from carstudio.jobs.migrations import migrate
@@ -292,10 +292,27 @@ class Store:
         worker of every machine, hold a slot now, counting single images that wait for one
         (they go first). The count and the update are one atomic step.
 
+        Within a batch, rows start in spreadsheet order: a row waits while an earlier row of
+        its batch is also waiting for a slot.
+
         An unfinished row keeps its slot even when its worker dies: its prediction may still
         be running at Replicate, and the row that resumes it takes the slot over.
         """
         busy = self._busy(exclude_row=row_id) + self._singles(waiting_too=True)
+        earlier = aliased(Row)
+        this = aliased(Row)
+        first_in_line = ~(
+            select(earlier.id)
+            .join(this, this.id == row_id)
+            .where(
+                earlier.job_id == this.job_id,
+                earlier.row < this.row,
+                earlier.state == RowState.QUEUED.value,
+                earlier.in_flight.is_(False),
+                earlier.lease_expires > self.clock(),
+            )
+            .exists()
+        )
         creating_now = (
             {"state": RowState.CREATING.value, "create_sent_at": self.clock()} if creating else {}
         )
@@ -303,7 +320,7 @@ class Store:
             changed = _changed(
                 s,
                 update(Row)
-                .where(Row.id == row_id, Row.lease_owner == owner, busy < limit)
+                .where(Row.id == row_id, Row.lease_owner == owner, busy < limit, first_in_line)
                 .values(
                     in_flight=True,
                     worker=owner,
