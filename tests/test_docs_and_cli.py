@@ -108,6 +108,26 @@ def test_the_model_can_be_chosen_per_command(
     assert fake_replicate.creation_count() == 1
 
 
+def test_generate_reuses_an_identical_image_unless_fresh(
+    tmp_path: Path, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", fake_replicate.token)
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake_replicate.base_url)
+    car = ["generate", "--make", "Kia", "--model", "EV6", "--color", "blue"]
+    first = runner.invoke(app, [*car, "-o", str(tmp_path / "first.png")])
+    assert first.exit_code == 0, first.output
+    assert "no charge" not in first.output
+    again = runner.invoke(app, [*car, "-o", str(tmp_path / "again.png")])
+    assert again.exit_code == 0, again.output
+    assert "made before: no charge" in again.output
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "first.png").read_bytes()
+    assert fake_replicate.creation_count() == 1
+    fresh = runner.invoke(app, [*car, "--fresh", "-o", str(tmp_path / "fresh.png")])
+    assert fresh.exit_code == 0, fresh.output
+    assert "no charge" not in fresh.output
+    assert fake_replicate.creation_count() == 2
+
+
 def test_template_lists_every_column() -> None:
     result = runner.invoke(app, ["template"])
     assert result.exit_code == 0

@@ -81,6 +81,26 @@ def test_the_server_comes_from_carstudio_server_and_names_the_file_type(
     assert (tmp_path / "kia.png").is_file() and not list(tmp_path.glob(".*.part"))
 
 
+def test_a_server_reuses_images_made_before_unless_fresh(
+    tmp_path: Path, studio_at: Callable[..., str], fake_replicate: FakeReplicate
+) -> None:
+    server = studio_at(fake=fake_replicate)
+    car = ["generate", "--make", "Kia", "-o", str(tmp_path / "kia.png"), "--server", server]
+    assert "no charge" not in runner.invoke(app, car).output
+    again = runner.invoke(app, car)
+    assert again.exit_code == 0 and "made before: no charge" in again.output, again.output
+    assert fake_replicate.creation_count() == 1
+    fresh = runner.invoke(app, [*car, "--fresh"])
+    assert fresh.exit_code == 0 and "no charge" not in fresh.output, fresh.output
+    assert fake_replicate.creation_count() == 2
+
+    batch = ["batch", str(_cars_csv(tmp_path, csv_of(CARS[:2]))), "--server", server]
+    for command, made in ((batch, 4), (batch, 4), ([*batch, "--fresh"], 6)):
+        result = runner.invoke(app, [*command, "-o", str(tmp_path / "cars.zip")])
+        assert result.exit_code == 0, result.output
+        assert fake_replicate.creation_count() == made
+
+
 def test_batch_on_a_server_writes_the_zip_and_exits_0(
     tmp_path: Path, studio_at: Callable[..., str]
 ) -> None:

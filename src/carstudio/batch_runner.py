@@ -162,15 +162,17 @@ def run_batch(
     skip_invalid: bool = False,
     model: str | None = None,
     console: Console | None = None,
+    fresh: bool = False,
 ) -> int:
-    """Run one CSV to a ZIP at `output`; 0 when every row is done, 1 when some failed."""
+    """Run one CSV to a ZIP at `output`; 0 when every row is done, 1 when some failed.
+    Images made before are reused from the image cache unless `fresh` is set."""
     console = console or Console(stderr=True)
     studio = Studio(settings)
     batches = BatchService(settings, studio)
     try:
         batches.start(workers=True, periodic=False)
         job_id = batches.submit(
-            data, source_name=source_name, skip_invalid=skip_invalid, model=model
+            data, source_name=source_name, skip_invalid=skip_invalid, model=model, fresh=fresh
         )
         try:
             view = watch(
@@ -200,12 +202,13 @@ def run_remote_batch(
     model: str | None = None,
     console: Console | None = None,
     interval: float = REMOTE_POLL_SECONDS,
+    fresh: bool = False,
 ) -> int:
     """Run one CSV on a Car Studio server and download its ZIP to `output`; exit codes as
     `run_batch`."""
     console = console or Console(stderr=True)
     accepted = remote.submit_batch(
-        data, source_name=source_name, skip_invalid=skip_invalid, model=model
+        data, source_name=source_name, skip_invalid=skip_invalid, model=model, fresh=fresh
     )
     job_id = accepted.job_id
     status_url = remote.address(accepted.status_url)
@@ -276,10 +279,15 @@ def dry_run(settings: Settings, data: bytes, *, model: str | None = None) -> Dry
 
 
 def remote_dry_run(
-    remote: RemoteStudio, data: bytes, *, source_name: str, model: str | None = None
+    remote: RemoteStudio,
+    data: bytes,
+    *,
+    source_name: str,
+    model: str | None = None,
+    fresh: bool = False,
 ) -> DryRun:
     """The server's own check and estimate of `data` (`POST /api/car-batch/validate`)."""
-    return DryRun(remote.validate(data, source_name=source_name, model=model))
+    return DryRun(remote.validate(data, source_name=source_name, model=model, fresh=fresh))
 
 
 def estimate_in_words(estimate: EstimateOut) -> str:

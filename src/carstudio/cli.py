@@ -55,6 +55,15 @@ ServerOption = Annotated[
     ),
 ]
 
+FreshOption = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Make new images even where an identical request was made before (those are "
+        "otherwise reused from the image cache, at no cost).",
+    ),
+]
+
 EXIT_FAILED = 1
 SHUTDOWN_GRACE_SECONDS = 3
 EXIT_BAD_INPUT = 2
@@ -176,9 +185,11 @@ def generate(
     ] = Path("car.png"),
     replicate_model: ReplicateModelOption = None,
     server: ServerOption = None,
+    fresh: FreshOption = False,
 ) -> None:
     """Generate one car image and write it to a file."""
     from carstudio.generation import Studio
+    from carstudio.jobs.service import BatchService
 
     try:
         spec = CarSpec.model_validate(
@@ -200,25 +211,34 @@ def generate(
     try:
         if server:
             with _remote(settings, server) as remote:
-                answer = remote.generate(spec, model=replicate_model)
+                answer = remote.generate(spec, model=replicate_model, fresh=fresh)
                 output = _image_file(output, Path(answer.file_name).suffix)
                 remote.download(answer.image_url, output, media_type="image/")
             made = _made(output, answer.width, answer.height, answer.model, answer.elapsed_ms)
+            cached = answer.cached
         else:
             studio = Studio(settings)
             try:
-                image = studio.generate(spec, model=replicate_model)
+                # The batch engine's store holds the image cache the server uses too.
+                batches = BatchService(settings, studio)
+                try:
+                    image = studio.generate(
+                        spec, model=replicate_model, cache=batches.cache, fresh=fresh
+                    )
+                finally:
+                    batches.stop()
             finally:
                 studio.close()
             output = _image_file(output, image.path.suffix)
             output.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image.path, output)
             made = _made(output, image.width, image.height, image.model, image.elapsed_ms)
+            cached = image.cached
     except GenerationError as exc:
         fail(exc.message)
     except CarStudioError as exc:
         fail(exc.message, EXIT_BAD_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILED)
-    typer.echo(made)
+    typer.echo(f"{made}, made before: no charge (--fresh makes a new one)" if cached else made)
 
 
 def _made(output: Path, width: int, height: int, model: str, elapsed_ms: int) -> str:
@@ -257,6 +277,7 @@ def batch(
             "spends nothing, needs no token. With --server, the server checks and prices it.",
         ),
     ] = False,
+    fresh: FreshOption = False,
 ) -> None:
     """Run a CSV batch here or on a server, with a progress bar; writes a ZIP of images and
     failed_rows.json.
@@ -281,6 +302,7 @@ def batch(
                 source_name=csv_file.name,
                 model=replicate_model,
                 skip_invalid=skip_invalid,
+                fresh=fresh,
             )
         elif server:
             with _remote(settings, server) as remote:
@@ -291,6 +313,7 @@ def batch(
                     output=output,
                     skip_invalid=skip_invalid,
                     model=replicate_model,
+                    fresh=fresh,
                 )
         else:
             code = run_batch(
@@ -300,6 +323,7 @@ def batch(
                 output=output,
                 skip_invalid=skip_invalid,
                 model=replicate_model,
+                fresh=fresh,
             )
     except InvalidInput as exc:
         details = "; ".join(
@@ -321,13 +345,14 @@ def _dry_run(
     source_name: str,
     model: str | None,
     skip_invalid: bool,
+    fresh: bool = False,
 ) -> int:
     """Print the estimate of a batch, here or by the server at `server`; 0 when it was checked."""
     from carstudio.batch_runner import dry_run, dry_run_lines, remote_dry_run
 
     if server:
         with _remote(settings, server) as remote:
-            found = remote_dry_run(remote, data, source_name=source_name, model=model)
+            found = remote_dry_run(remote, data, source_name=source_name, model=model, fresh=fresh)
     else:
         found = dry_run(settings, data, model=model)
     if not found.report.valid_count:

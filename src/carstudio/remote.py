@@ -100,11 +100,14 @@ class RemoteStudio:
 
     # -- the API ----------------------------------------------------------------------------------
 
-    def generate(self, car: CarSpec, *, model: str | None = None) -> CarImage:
-        """Make one image on the server (`POST /api/car-image`); the answer says where it is."""
+    def generate(self, car: CarSpec, *, model: str | None = None, fresh: bool = False) -> CarImage:
+        """Make one image on the server (`POST /api/car-image`); the answer says where it is.
+        An identical image made there before is reused at no cost unless `fresh` is set."""
         body: dict[str, Any] = car.model_dump(mode="json")
         if model:
             body["image_model"] = model
+        if fresh:
+            body["fresh"] = True
         response = self._send("POST", "/api/car-image", json=body, timeout=GENERATE_TIMEOUT)
         return self._read(CarImage, response)
 
@@ -115,19 +118,20 @@ class RemoteStudio:
         source_name: str,
         skip_invalid: bool = False,
         model: str | None = None,
+        fresh: bool = False,
     ) -> BatchAccepted:
         """Start a batch from CSV bytes (`POST /api/car-batch`)."""
-        form, files = _csv_upload(data, source_name=source_name, model=model)
+        form, files = _csv_upload(data, source_name=source_name, model=model, fresh=fresh)
         form["skipInvalid"] = "true" if skip_invalid else "false"
         response = self._send("POST", "/api/car-batch", data=form, files=files)
         return self._read(BatchAccepted, response)
 
     def validate(
-        self, data: bytes, *, source_name: str, model: str | None = None
+        self, data: bytes, *, source_name: str, model: str | None = None, fresh: bool = False
     ) -> IntakeReportOut:
         """Check CSV bytes and estimate their cost on `model` (`POST /api/car-batch/validate`);
         the server starts nothing and spends nothing."""
-        form, files = _csv_upload(data, source_name=source_name, model=model)
+        form, files = _csv_upload(data, source_name=source_name, model=model, fresh=fresh)
         response = self._send("POST", "/api/car-batch/validate", data=form, files=files)
         return self._read(IntakeReportOut, response)
 
@@ -218,10 +222,12 @@ class RemoteStudio:
 
 
 def _csv_upload(
-    data: bytes, *, source_name: str, model: str | None
+    data: bytes, *, source_name: str, model: str | None, fresh: bool = False
 ) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
     """The form fields and file part both CSV endpoints take."""
     form = {"imageModel": model} if model else {}
+    if fresh:
+        form["fresh"] = "true"
     return form, {"file": (source_name or "cars.csv", data, "text/csv")}
 
 

@@ -3,9 +3,10 @@
 // cost (the validate answer's estimate). It decides whether the checked file can run; starting
 // it is left to whoever listens. Its markup is the page's <template id="batch-start-template">.
 //
-//   events:   "start-batch"  detail: {skipInvalid, imageModel}   Start Batch was pressed
-//             "change"       (bubbling) the skip choice or the model changed; event.target.name
-//                            says which: "skipInvalid" | "imageModel"
+//   events:   "start-batch"  detail: {skipInvalid, imageModel, fresh}   Start Batch was pressed
+//             "change"       (bubbling) the skip choice, the model or "Make new images"
+//                            changed; event.target.name says which: "skipInvalid" | "imageModel"
+//                            | "fresh"
 //   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked"
 //                                  | "repricing" (checked, and being checked again for another
 //                                  model) | "submitting"
@@ -13,6 +14,7 @@
 //   property: state  "empty" | "checking" | "refused" | "blocked" | "ready" | "submitting"
 //             skipInvalid  whether invalid rows are to be skipped (only when some are)
 //             imageModel   the model chosen for the batch
+//             fresh        whether "Make new images" is ticked (no image made before is reused)
 
 import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
 import { plural } from "./format.js";
@@ -32,7 +34,8 @@ export class BatchStart extends HTMLElement {
     this.replaceChildren(content);
     this._parts.start.addEventListener("click", () => {
       if (this._state === "ready") {
-        emit(this, "start-batch", { skipInvalid: this.skipInvalid, imageModel: this.imageModel });
+        const { skipInvalid, imageModel, fresh } = this;
+        emit(this, "start-batch", { skipInvalid, imageModel, fresh });
       }
     });
     this.show("empty", null);
@@ -50,20 +53,24 @@ export class BatchStart extends HTMLElement {
     return this._parts.imageModel.value;
   }
 
-  /** Forget the skip choice; the model stays as chosen, for the next file too. */
+  get fresh() {
+    return this._parts.fresh.checked;
+  }
+
+  /** Forget the skip choice; the model and "Make new images" stay as chosen, for the next file. */
   reset() {
     this._parts.skipInvalid.checked = false;
   }
 
   /** Show where the file stands; a checked file becomes "ready" or "blocked". */
   show(phase, report) {
-    const { skip, skipInvalid, skipText, reason, start, imageModel } = this._parts;
+    const { skip, skipInvalid, skipText, reason, start, imageModel, fresh } = this._parts;
     const valid = report ? Number(report.validCount) || 0 : 0;
     const invalid = report ? Number(report.invalidCount) || 0 : 0;
     const checked = phase === "checked" || phase === "repricing";
     const canSkip = (checked || phase === "submitting") && invalid > 0 && valid > 0;
     skip.hidden = !canSkip;
-    skipInvalid.disabled = imageModel.disabled = phase === "submitting";
+    skipInvalid.disabled = imageModel.disabled = fresh.disabled = phase === "submitting";
     skipText.textContent =
       valid === 1
         ? `Skip invalid rows (${invalid}) and make the valid one`

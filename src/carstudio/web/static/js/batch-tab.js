@@ -1,8 +1,9 @@
 // <batch-tab>: the Batch tab, wiring its parts together. A file taken by <csv-drop-zone> is
 // checked by the server (POST /api/car-batch/validate, which starts nothing) and its answer
 // shown by <intake-report>; <batch-start> says whether the file can run and what it would cost
-// with the chosen model (a new model checks the file again, for its estimate), and Start Batch
-// sends it (POST /api/car-batch, with skipInvalid when chosen and the imageModel); then
+// with the chosen model (a new model, or ticking "Make new images", checks the file again, for
+// its estimate), and Start Batch sends it (POST /api/car-batch, with skipInvalid when chosen,
+// the imageModel, and fresh when images made before are not to be reused); then
 // <batch-progress> follows the batch. The batch's id lives in the address (#batch/<id>), so a
 // reload or a shared link shows the same batch again, and <recent-batches> under the drop-zone
 // links to earlier ones the same way. `?poll=<ms>` in the address sets how often progress is
@@ -85,8 +86,10 @@ export class BatchTab extends HTMLElement {
     this._zone.addEventListener("csv-chosen", (event) => this._checkFile(event.detail));
     this._zone.addEventListener("csv-refused", (event) => this._refuse(event.detail));
     this._start.addEventListener("change", (event) => {
-      // Another model has another price: a checked file (or one being checked) is asked again.
-      if (event.target.name === "imageModel" && (this._report || this._check)) this._validate();
+      // Another model has another price, and new images forgo the ones made before: a checked
+      // file (or one being checked) is asked again.
+      const repriced = ["imageModel", "fresh"].includes(event.target.name);
+      if (repriced && (this._report || this._check)) this._validate();
       else this._render();
     });
     this._start.addEventListener("start-batch", (event) => this._submit(event.detail));
@@ -141,6 +144,7 @@ export class BatchTab extends HTMLElement {
     body.append("file", this._file, this._file.name);
     const imageModel = this._start.imageModel;
     if (imageModel) body.append("imageModel", imageModel);
+    if (this._start.fresh) body.append("fresh", "true");
     try {
       const report = await request(VALIDATE_URL, { method: "POST", body, signal: check.signal });
       if (this._check === check) this._report = report;
@@ -164,13 +168,14 @@ export class BatchTab extends HTMLElement {
     this._render();
   }
 
-  async _submit({ skipInvalid, imageModel }) {
+  async _submit({ skipInvalid, imageModel, fresh }) {
     if (this._start.state !== "ready") return;
     const file = this._file;
     const body = new FormData();
     body.append("file", file, file.name);
     if (skipInvalid) body.append("skipInvalid", "true");
     if (imageModel) body.append("imageModel", imageModel);
+    if (fresh) body.append("fresh", "true");
     this._submitting = true;
     this._submitError = null;
     this._render();

@@ -7,7 +7,8 @@
 //
 // The events bubble, so whoever shows the result (an <image-card>) only listens. `spec` is the
 // car alone; the chosen image model travels beside it as `image_model`, and the price of one
-// image from it is shown beside Generate (the server's words, from image-models.js).
+// image from it is shown beside Generate (the server's words, from image-models.js). "Make new
+// images" sends `fresh: true`; otherwise an identical image made before is reused at no cost.
 
 import { ApiError, createCarImage } from "./api.js";
 import { carFields, isCarField } from "./car-fields.js";
@@ -101,6 +102,12 @@ export class CarForm extends HTMLElement {
     return select ? select.value : "";
   }
 
+  /** Whether "Make new images" is ticked: no image made before is reused. */
+  get fresh() {
+    const box = this._input("fresh");
+    return Boolean(box && box.checked);
+  }
+
   /** Check the form; return problems as [{field, message}] (empty when it can be sent). */
   validate() {
     const problems = [];
@@ -143,8 +150,10 @@ export class CarForm extends HTMLElement {
     this._setBusy(true);
     this._emit("generation-start", { spec });
     try {
-      const imageModel = this.imageModel;
-      const result = await createCarImage(imageModel ? { ...spec, image_model: imageModel } : spec);
+      const body = { ...spec };
+      if (this.imageModel) body.image_model = this.imageModel;
+      if (this.fresh) body.fresh = true;
+      const result = await createCarImage(body);
       this._emit("generation-done", { spec, result });
       return result;
     } catch (error) {

@@ -214,6 +214,8 @@ export class ImageCard extends HTMLElement {
     // The preview provider names itself as the model; its own chip already says so.
     p.model.hidden = !modelName || modelName === result.provider;
     p.provider.hidden = result.provider !== "preview";
+    // Reused from the image cache: an identical image made before, at no cost.
+    p.cached.hidden = !result.cached;
     p.time.textContent =
       result.elapsedMs != null ? `Generated in ${formatSeconds(result.elapsedMs / 1000)}` : "";
     p.size.textContent = result.width && result.height ? `${result.width} × ${result.height}` : "";
