@@ -356,11 +356,16 @@ def test_row_states_move_in_order(
     batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=1))
     job_id = batches.submit(csv_of(CARS[:1]))
     seen: list[str] = []
-    while not batches.status(job_id).finished:
+
+    def look() -> None:
         state = batches.store.rows(job_id)[0].state
         if not seen or seen[-1] != state:
             seen.append(state)
+
+    while not batches.status(job_id).finished:
+        look()
         time.sleep(0.005)
+    look()  # the row's last state, which the batch finishing may have come right after
     order = [s.value for s in RowState]
     assert seen == sorted(seen, key=order.index)
     assert "waiting" in seen and seen[-1] == "done"
