@@ -58,7 +58,8 @@ def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     by design; tests hash with the same algorithm at its lowest cost."""
     cheapest = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
     monkeypatch.setattr("carstudio.accounts.service._HASHER", cheapest)
-    monkeypatch.setattr("carstudio.accounts.service._DUMMY_HASH", cheapest.hash("unknown user"))
+    dummy = cheapest.hash("unknown user")
+    monkeypatch.setattr("carstudio.accounts.service._dummy_hash", lambda: dummy)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ hash. A user name and address that keep failing to sign in wait longer each time
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -33,8 +34,13 @@ LONGEST_WAIT = 15 * 60.0
 MIN_PASSWORD = 10
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _HASHER = PasswordHasher()
-# Verified when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so a wrong name costs as long as a wrong password.
+    Made on first use: hashing is slow on purpose, and most commands never need it."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ class Accounts:
                     user.password_hash = _HASHER.hash(password)
                 return _viewer(user)
             if user is None:
-                _verify(_DUMMY_HASH, password)
+                _verify(_dummy_hash(), password)
             if record is None:
                 record = SignInFailure(key=key, failures=0, locked_until=0.0)
                 s.add(record)
