@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 # Tests that need more than the test process: Chromium, Car Studio server or worker processes,
 # the machine's Redis and PostgreSQL (markers set in tests/conftest.py and the test files).
 SLOW_TESTS := browser or process or scale
-# The fast tests mostly wait on sockets and threads, so twice as many workers as cores; tests
-# that share a module-wide fixture are grouped onto one worker (xdist_group).
+# The fast tests mostly wait on sockets and threads, so twice as many workers as cores; idle
+# workers take tests queued for busy ones, so no worker is left with a long tail.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
-FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" -n $(WORKERS) --dist loadgroup
+FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" -n $(WORKERS) --dist worksteal
 # pytest rewrites the asserts of its plugins (hypothesis, schemathesis) at every start unless it
 # may keep the result as bytecode: without that, each test worker starts seconds later.
 unexport PYTHONDONTWRITEBYTECODE

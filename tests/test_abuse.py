@@ -124,11 +124,6 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
             asgi.shutdown_lifespans()
 
 
-# Tests that share the module's fuzz target run on one test worker, which builds it once.
-FUZZ_TARGET_WORKER = pytest.mark.xdist_group("fuzz_target")
-
-
-@FUZZ_TARGET_WORKER
 def test_every_operation_is_fuzzed(fuzz_target: FuzzTarget) -> None:
     documented = {
         (result.ok().method.upper(), result.ok().path)
@@ -223,7 +218,6 @@ def fuzzer(name: str, strategy: st.SearchStrategy[schemathesis.Case]) -> Callabl
     return fuzz
 
 
-@FUZZ_TARGET_WORKER
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_fuzzed_requests_never_get_a_server_error(
     fuzz_target: FuzzTarget, method: str, path: str
