@@ -269,10 +269,12 @@ class RowWorker:
 
     def _fail(self, job: Job, row: Row, exc: GenerationError) -> None:
         extra = {"prediction_id": exc.prediction_id} if exc.prediction_id else {}
+        if exc.fatal_for_batch:
+            # Every other row would meet the same refusal. The batch is marked stopped before
+            # this row gives up its slot, so the row waiting for that slot sees the stop.
+            self.store.set_job(job.id, fatal_error=exc.message, stop_failure=exc.failure.value)
         self._settle(row, RowState.FAILED, error=exc.message, failure=exc.failure.value, **extra)
         if exc.fatal_for_batch:
-            # Every other row would meet the same refusal: stop them now, with this reason.
-            self.store.set_job(job.id, fatal_error=exc.message, stop_failure=exc.failure.value)
             self.store.settle_unstarted(
                 job.id, RowState.FAILED, error=exc.message, failure=Failure.BATCH_STOPPED
             )
