@@ -1,5 +1,5 @@
 # Car Studio: `make run` serves the app, `make check` runs the fast tier (lint, types and every
-# test that needs no other process, in under 30 s), `make test` runs everything.
+# test that needs no other process), `make test` runs everything.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
