@@ -12,7 +12,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -516,12 +517,8 @@ class BatchService:
         return status
 
     def _status(self, job: Job, rows: list[RowProgress]) -> JobStatus:
-        by_state: dict[str, int] = {}
-        for row in rows:
-            by_state[row.state] = by_state.get(row.state, 0) + 1
-        done = by_state.get(RowState.DONE.value, 0)
-        canceled = by_state.get(RowState.CANCELED.value, 0)
-        failed = by_state.get(RowState.FAILED.value, 0) + canceled
+        by_state = Counter(row.state for row in rows)
+        done, failed, canceled = _outcomes(by_state)
         remaining = len(rows) - done - failed
         return JobStatus(
             id=job.id,
@@ -569,24 +566,26 @@ class BatchService:
         found = self.store.recent_jobs(
             owner_id=viewer.user_id, everyone=everyone, limit=limit, before=before
         )
-        return [
-            JobSummary(
-                id=job.id,
-                state=job.state,
-                created_at=job.created_at,
-                finished_at=job.finished_at,
-                source_name=job.source_name,
-                model=job.model,
-                provider=job.provider,
-                total=sum(counts.values()),
-                done=counts.get(RowState.DONE.value, 0),
-                failed=counts.get(RowState.FAILED.value, 0)
-                + counts.get(RowState.CANCELED.value, 0),
-                canceled=counts.get(RowState.CANCELED.value, 0),
-                stop_reason=job.fatal_error,
+        summaries = []
+        for job, counts in found:
+            done, failed, canceled = _outcomes(counts)
+            summaries.append(
+                JobSummary(
+                    id=job.id,
+                    state=job.state,
+                    created_at=job.created_at,
+                    finished_at=job.finished_at,
+                    source_name=job.source_name,
+                    model=job.model,
+                    provider=job.provider,
+                    total=sum(counts.values()),
+                    done=done,
+                    failed=failed,
+                    canceled=canceled,
+                    stop_reason=job.fatal_error,
+                )
             )
-            for job, counts in found
-        ]
+        return summaries
 
     def _switch_to(self, job: Job) -> str | None:
         if job.stop_failure != Failure.MODEL_UNAVAILABLE or job.provider == "preview":
@@ -765,6 +764,17 @@ def _make_thumbnail(source: Path, thumb: Path) -> None:
         image.thumbnail(THUMB_SIZE)
         image.convert("RGB").save(tmp, format="JPEG", quality=80)
     tmp.replace(thumb)
+
+
+def _outcomes(by_state: Mapping[str, int]) -> tuple[int, int, int]:
+    """Rows done, failed and cancelled. `failed` includes the cancelled ones, as the API's
+    `failed` and `percent` count them."""
+    canceled = by_state.get(RowState.CANCELED.value, 0)
+    return (
+        by_state.get(RowState.DONE.value, 0),
+        by_state.get(RowState.FAILED.value, 0) + canceled,
+        canceled,
+    )
 
 
 def _title(values: dict[str, str]) -> str:
