@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import shutil
 import sys
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -14,7 +18,7 @@ from carstudio import cli_accounts, cli_usage
 from carstudio.config import Settings, keep_files_private
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
 from carstudio.providers.models import MODELS
-from carstudio.spec import AspectRatio, Background, CarSpec
+from carstudio.spec import REGISTRY, CarSpec
 
 if TYPE_CHECKING:
     from carstudio.remote import RemoteStudio
@@ -170,16 +174,44 @@ def run_worker(
         studio.close()
 
 
+def car_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` one option per field of the registry (`--make`, `--vin`, ...); it
+    receives them together as `car`, a dict ready for `CarSpec.model_validate`."""
+    own = inspect.signature(command, eval_str=True).parameters.values()
+    options = []
+    for name, field in REGISTRY.items():
+        declared = CarSpec.model_fields[name].annotation
+        enum = declared if isinstance(declared, type) and issubclass(declared, Enum) else None
+        option = (
+            typer.Option(help=field.help, case_sensitive=False)
+            if enum
+            else typer.Option(help=field.help)
+        )
+        options.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=enum(field.default) if enum else "",
+                annotation=Annotated[enum or str, option],
+            )
+        )
+    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p.name != "car"]
+
+    @functools.wraps(command)
+    def with_car(**given: Any) -> None:
+        car = {name: given.pop(name) for name in REGISTRY}
+        command(car=car, **given)
+
+    parameters = options + rest
+    with_car.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_car.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_car
+
+
 @app.command()
+@car_options
 def generate(
-    make: Annotated[str, typer.Option(help="Manufacturer, e.g. Toyota.")] = "",
-    model: Annotated[str, typer.Option(help="Model name, e.g. Corolla.")] = "",
-    body_style: Annotated[str, typer.Option(help="e.g. sedan, SUV, hatchback.")] = "",
-    trim: Annotated[str, typer.Option(help="e.g. XSE.")] = "",
-    year: Annotated[str, typer.Option(help="Model year, four digits.")] = "",
-    color: Annotated[str, typer.Option(help="Paint colour, e.g. pearl white.")] = "",
-    background: Annotated[Background, typer.Option(case_sensitive=False)] = Background.WHITE,
-    aspect_ratio: Annotated[AspectRatio, typer.Option()] = AspectRatio.SQUARE,
+    car: dict[str, Any],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Where to write the image.")
     ] = Path("car.png"),
@@ -192,18 +224,7 @@ def generate(
     from carstudio.jobs.service import BatchService
 
     try:
-        spec = CarSpec.model_validate(
-            {
-                "make": make,
-                "model": model,
-                "body_style": body_style,
-                "trim": trim,
-                "year": year,
-                "color": color,
-                "background": background,
-                "aspect_ratio": aspect_ratio,
-            }
-        )
+        spec = CarSpec.model_validate(car)
     except ValidationError as exc:
         fail(_first_error(exc), EXIT_BAD_INPUT)
     settings = load_settings()

@@ -19,7 +19,15 @@ from typing import Literal
 from pydantic import ValidationError
 
 from carstudio.errors import InvalidInput, TooLarge
-from carstudio.spec import FIELD_LABELS, FIELDS, MAX_TEXT, TEXT_FIELDS, CarSpec, clean_text
+from carstudio.spec import (
+    FIELD_LABELS,
+    FIELDS,
+    MAX_TEXT,
+    REGISTRY,
+    TEXT_FIELDS,
+    CarSpec,
+    clean_text,
+)
 
 MAX_ROWS = 50
 MAX_BYTES = 5 * 1024 * 1024
@@ -242,19 +250,28 @@ def read_intake(
     )
 
 
+TEMPLATE_CARS: tuple[dict[str, str], ...] = (
+    {"make": "Ford", "model": "F-150", "body_style": "pickup truck", "trim": "Lariat"}
+    | {"year": "2023", "color": "agate black", "background": "hub", "aspect_ratio": "16:9"},
+    {"make": "Volkswagen", "model": "Golf", "body_style": "hatchback", "trim": "GTI"}
+    | {"year": "2022", "color": "kings red", "background": "white", "aspect_ratio": "4:3"},
+    {"make": "Tesla", "model": "Model Y", "background": "hub", "aspect_ratio": "9:16"},
+)
+"""Example cars after the first template row, which holds every field's own example."""
+
+
+def template_rows() -> list[dict[str, str]]:
+    """The template's cars: every field's example from the registry, then a few others."""
+    first = {name: field.example for name, field in REGISTRY.items()}
+    return [first, *(dict.fromkeys(FIELDS, "") | car for car in TEMPLATE_CARS)]
+
+
 def template_csv() -> str:
     """An example CSV with every column, for people to fill in."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(FIELDS)
-    writer.writerows(
-        [
-            ("Toyota", "Corolla", "sedan", "XSE", "2024", "pearl white", "white", "1:1"),
-            ("Ford", "F-150", "pickup truck", "Lariat", "2023", "agate black", "hub", "16:9"),
-            ("Volkswagen", "Golf", "hatchback", "GTI", "2022", "kings red", "white", "4:3"),
-            ("Tesla", "Model Y", "", "", "", "", "hub", "9:16"),
-        ]
-    )
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(template_rows())
     return out.getvalue()
 
 

@@ -23,8 +23,7 @@ class PromptBook:
 
     def build(self, spec: CarSpec) -> str:
         """The prompt for one car: placeholders filled, whitespace collapsed."""
-        values = spec.as_row() | {"title": spec.title}
-        del values["background"], values["aspect_ratio"]
+        values = spec.prompt_values()
 
         def fill(match: re.Match[str]) -> str:
             return values.get(match.group(1), "")

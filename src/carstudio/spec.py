@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,7 +16,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
-    field_validator,
     model_validator,
 )
 
@@ -39,21 +39,6 @@ class AspectRatio(StrEnum):
     TALL = "9:16"
     LANDSCAPE = "4:3"
     PORTRAIT = "3:4"
-
-
-TEXT_FIELDS = ("make", "model", "body_style", "trim", "color")
-FIELDS = ("make", "model", "body_style", "trim", "year", "color", "background", "aspect_ratio")
-FIELD_LABELS = {
-    "make": "Make",
-    "model": "Model",
-    "body_style": "Body style",
-    "trim": "Trim",
-    "year": "Year",
-    "color": "Colour",
-    "background": "Background",
-    "aspect_ratio": "Aspect ratio",
-}
-"""How each car field is named to people, in forms, previews and messages."""
 
 
 def clean_text(value: Any) -> str:
@@ -100,6 +85,72 @@ def _bad_year(value: Any) -> int:
     raise ValueError(f"year must be four digits, like 2024 (got {str(value)[:20]!r})")
 
 
+# --- the field registry ----------------------------------------------------------------------
+
+Role = Literal["describes", "identifies", "renders"]
+"""What a field is for: it describes the car (the prompt), identifies it on the lot (the file
+name and the manifest, never the prompt), or says how the image is made."""
+
+
+@dataclass(frozen=True)
+class CarField:
+    """How one CarSpec field is named, explained, offered and read; declared beside the field.
+
+    `headers` are the column names it is read from, as real exports spell them, most specific
+    first: where a file has two of them ("Exterior Color" and "Color"), the earlier one is used.
+    `looks_like` are words that, in a header matching nothing, suggest this field was meant.
+    """
+
+    label: str
+    help: str
+    role: Role = "describes"
+    headers: tuple[str, ...] = ()
+    looks_like: tuple[str, ...] = ()
+    placeholder: str = ""
+    suggestions: tuple[str, ...] = ()
+    choices: tuple[tuple[str, str], ...] = ()
+    """(value, label) of each allowed value, for fields that take only those."""
+    file_name: int = 0
+    """Where the default file name carries it (1 first, then 2, ...; 0 not at all). Fields
+    that identify the car come before those that describe it, whatever their numbers."""
+    core: bool = False
+    """One of the fields without which a file says little about its cars."""
+    name: str = ""
+    default: str = ""
+    example: str = ""
+    max_length: int | None = None
+
+    @property
+    def prompt(self) -> bool:
+        """Whether the prompt templates may use it (`{{name}}`)."""
+        return self.role == "describes"
+
+    @property
+    def input(self) -> Literal["text", "number", "select"]:
+        if self.choices:
+            return "select"
+        return "number" if self.name == "year" else "text"
+
+    def public(self) -> dict[str, Any]:
+        """The field as the page's script reads it (the registry passed to the page as JSON)."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "help": self.help,
+            "role": self.role,
+            "default": self.default,
+            "choices": [{"value": value, "label": label} for value, label in self.choices],
+            "prompt": self.prompt,
+            "fileName": self.file_name,
+            "core": self.core,
+            "input": self.input,
+            "placeholder": self.placeholder,
+            "suggestions": list(self.suggestions),
+            "maxLength": self.max_length,
+            "looksLike": list(self.looks_like),
+        }
+
+
 def _choice(enum: type[StrEnum], default: StrEnum, label: str) -> Any:
     allowed = ", ".join(member.value for member in enum)
 
@@ -117,34 +168,287 @@ def _choice(enum: type[StrEnum], default: StrEnum, label: str) -> Any:
     return BeforeValidator(parse)
 
 
+def _text(value: Any, info: ValidationInfo) -> str:
+    if value is not None and not isinstance(value, str | int | float):
+        raise ValueError("must be text")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a stock number typed into Excel as 1234 arrives as 1234.0
+    text = clean_text(value)
+    if len(text) > MAX_TEXT:
+        label = (info.field_name or "text").replace("_", " ")
+        raise ValueError(f"{label} is {len(text)} characters long; the limit is {MAX_TEXT}")
+    return text
+
+
+Text = Annotated[str, BeforeValidator(_text), Field(max_length=MAX_TEXT)]
+
+
 class CarSpec(BaseModel):
-    """One car to photograph. A make or a model is required; everything else may be empty."""
+    """One car to photograph. A make or a model is required; everything else may be empty.
+
+    Each field declares, as a `CarField`, everything the rest of Car Studio derives from it:
+    forms, CLI options, CSV headers, the template, the prompt's placeholders and file names.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    make: str = Field(default="", max_length=MAX_TEXT, examples=["Toyota"])
-    model: str = Field(default="", max_length=MAX_TEXT, examples=["Corolla"])
-    body_style: str = Field(default="", max_length=MAX_TEXT, examples=["sedan"])
-    trim: str = Field(default="", max_length=MAX_TEXT, examples=["XSE"])
-    year: Annotated[int | None, BeforeValidator(parse_year)] = Field(default=None, examples=[2024])
-    color: str = Field(default="", max_length=MAX_TEXT, examples=["pearl white"])
-    background: Annotated[Background, _choice(Background, Background.WHITE, "background")] = (
-        Background.WHITE
-    )
+    make: Annotated[
+        Text,
+        CarField(
+            "Make",
+            "Manufacturer, e.g. Toyota.",
+            headers=(
+                "Make",
+                "Make Name",
+                "Vehicle Make",
+                "Brand",
+                "Manufacturer",
+                "Marque",
+                "Marke",
+                "Hersteller",
+                "Fabricant",
+                "Marca",
+                "Merk",
+                "Marka",
+            ),
+            looks_like=(
+                "make",
+                "brand",
+                "manufacturer",
+                "marque",
+                "marke",
+                "hersteller",
+                "fabricant",
+                "marca",
+                "merk",
+                "marka",
+                "producent",
+            ),
+            placeholder="Toyota",
+            core=True,
+            file_name=1,
+        ),
+    ] = Field(default="", examples=["Toyota"])
+    model: Annotated[
+        Text,
+        CarField(
+            "Model",
+            "Model name, e.g. Corolla.",
+            headers=(
+                "Model",
+                "Model Name",
+                "Vehicle Model",
+                "Modell",
+                "Modellbezeichnung",
+                "Modèle",
+                "Modelo",
+                "Modello",
+            ),
+            looks_like=("model", "modell", "modele", "modelo", "modello"),
+            placeholder="Corolla",
+            core=True,
+            file_name=2,
+        ),
+    ] = Field(default="", examples=["Corolla"])
+    body_style: Annotated[
+        Text,
+        CarField(
+            "Body style",
+            "e.g. sedan, SUV, hatchback.",
+            headers=(
+                "Body Style",
+                "Body Type",
+                "Vehicle Style",
+                "Body",
+                "Style",
+                "Vehicle Type",
+                "Vehicle Class",
+                "VClass",
+                "Class",
+                "Type",
+                "Karosserieform",
+                "Karosserie",
+                "Aufbau",
+                "Type de carrosserie",
+                "Carrosserie",
+                "Tipo de carrocería",
+                "Carrocería",
+                "Tipo di carrozzeria",
+                "Carrozzeria",
+                "Carrosserievorm",
+                "Typ nadwozia",
+                "Nadwozie",
+            ),
+            looks_like=(
+                "body",
+                "karosserie",
+                "carrosserie",
+                "carroceria",
+                "carrozzeria",
+                "nadwozie",
+                "bodystyle",
+            ),
+            placeholder="Sedan",
+            suggestions=(
+                "Sedan",
+                "Hatchback",
+                "SUV",
+                "Crossover",
+                "Coupe",
+                "Convertible",
+                "Wagon",
+                "Pickup truck",
+                "Minivan",
+                "Van",
+            ),
+            core=True,
+            file_name=4,
+        ),
+    ] = Field(default="", examples=["sedan"])
+    trim: Annotated[
+        Text,
+        CarField(
+            "Trim",
+            "e.g. XSE.",
+            headers=(
+                "Trim",
+                "Trim Level",
+                "Series",
+                "Version",
+                "Grade",
+                "Variant",
+                "Ausstattungslinie",
+                "Ausstattung",
+                "Finition",
+                "Acabado",
+                "Allestimento",
+                "Versione",
+                "Uitvoering",
+                "Wersja",
+            ),
+            looks_like=("trim", "ausstattung", "finition", "allestimento", "uitvoering"),
+            placeholder="XSE",
+            file_name=5,
+        ),
+    ] = Field(default="", examples=["XSE"])
+    year: Annotated[
+        int | None,
+        BeforeValidator(parse_year),
+        CarField(
+            "Year",
+            "Model year, four digits.",
+            headers=(
+                "Model Year",
+                "Year",
+                "Yr",
+                "Modelljahr",
+                "Baujahr",
+                "Année modèle",
+                "Année",
+                "Año modelo",
+                "Año",
+                "Anno",
+                "Modeljaar",
+                "Bouwjaar",
+                "Rok produkcji",
+                "Rocznik",
+                "Rok",
+            ),
+            looks_like=("year", "jahr", "baujahr", "annee", "ano", "anno", "bouwjaar", "rok"),
+            core=True,
+            file_name=3,
+        ),
+    ] = Field(default=None, examples=[2024])
+    color: Annotated[
+        Text,
+        CarField(
+            "Colour",
+            "Paint colour, e.g. pearl white.",
+            headers=(
+                "Exterior Color",
+                "Ext Color",
+                "Exterior Colour",
+                "Ext Colour",
+                "Exterior",
+                "OEM Color Name",
+                "Color Name",
+                "Colour Name",
+                "Paint Color",
+                "Paint Colour",
+                "Color",
+                "Colour",
+                "Paint",
+                "Außenfarbe",
+                "Farbe",
+                "Lackierung",
+                "Couleur extérieure",
+                "Couleur",
+                "Teinte",
+                "Color exterior",
+                "Colore esterno",
+                "Colore",
+                "Kleur",
+                "Lakkleur",
+                "Kolor nadwozia",
+                "Kolor",
+            ),
+            looks_like=(
+                "color",
+                "colour",
+                "paint",
+                "farbe",
+                "lackierung",
+                "couleur",
+                "teinte",
+                "colore",
+                "kleur",
+                "kolor",
+            ),
+            placeholder="Pearl white",
+            suggestions=("White", "Black", "Silver", "Grey", "Red", "Blue", "Green"),
+            core=True,
+        ),
+    ] = Field(default="", examples=["pearl white"])
+    background: Annotated[
+        Background,
+        _choice(Background, Background.WHITE, "background"),
+        CarField(
+            "Background",
+            "White studio or delivery hub.",
+            role="renders",
+            headers=(
+                "Background",
+                "BG",
+                "Backdrop",
+                "Scene",
+                "Hintergrund",
+                "Fond",
+                "Fondo",
+                "Sfondo",
+                "Achtergrond",
+                "Tło",
+            ),
+            choices=(("white", "White studio"), ("hub", "Delivery hub")),
+            file_name=6,
+        ),
+    ] = Background.WHITE
     aspect_ratio: Annotated[
-        AspectRatio, _choice(AspectRatio, AspectRatio.SQUARE, "aspect ratio")
+        AspectRatio,
+        _choice(AspectRatio, AspectRatio.SQUARE, "aspect ratio"),
+        CarField(
+            "Aspect ratio",
+            "Shape of the image.",
+            role="renders",
+            headers=("Aspect Ratio", "Aspect", "Ratio", "Seitenverhältnis"),
+            choices=(
+                ("1:1", "1:1 Square"),
+                ("16:9", "16:9 Wide"),
+                ("9:16", "9:16 Tall"),
+                ("4:3", "4:3 Landscape"),
+                ("3:4", "3:4 Portrait"),
+            ),
+        ),
     ] = AspectRatio.SQUARE
-
-    @field_validator(*TEXT_FIELDS, mode="before")
-    @classmethod
-    def _clean(cls, value: Any, info: ValidationInfo) -> str:
-        if value is not None and not isinstance(value, str | int | float):
-            raise ValueError("must be text")
-        text = clean_text(value)
-        if len(text) > MAX_TEXT:
-            label = (info.field_name or "text").replace("_", " ")
-            raise ValueError(f"{label} is {len(text)} characters long; the limit is {MAX_TEXT}")
-        return text
 
     @model_validator(mode="after")
     def _needs_make_or_model(self) -> CarSpec:
@@ -161,20 +465,63 @@ class CarSpec(BaseModel):
     @classmethod
     def defaults(cls) -> dict[str, str]:
         """What a car gets for each field left empty, the way a CSV row holds it."""
-        return {
-            name: str(getattr(field.default, "value", field.default) or "")
-            for name, field in cls.model_fields.items()
-        }
+        return {field.name: field.default for field in REGISTRY.values()}
 
     def as_row(self) -> dict[str, str]:
-        """The spec as flat strings, the way a CSV row holds it."""
-        return {
-            "make": self.make,
-            "model": self.model,
-            "body_style": self.body_style,
-            "trim": self.trim,
-            "year": str(self.year) if self.year else "",
-            "color": self.color,
-            "background": self.background.value,
-            "aspect_ratio": self.aspect_ratio.value,
-        }
+        """The spec as flat strings in FIELDS order, the way a CSV row holds it."""
+        return {name: _as_text(getattr(self, name)) for name in FIELDS}
+
+    def prompt_values(self) -> dict[str, str]:
+        """The fields a prompt template may use, plus `title`; identity fields never."""
+        row = self.as_row()
+        return {name: row[name] for name in PROMPT_FIELDS} | {"title": self.title}
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+def _registry() -> dict[str, CarField]:
+    found: dict[str, CarField] = {}
+    for name, info in CarSpec.model_fields.items():
+        declared = [item for item in info.metadata if isinstance(item, CarField)]
+        if len(declared) != 1:
+            raise TypeError(f"CarSpec.{name} needs exactly one CarField")
+        examples = info.examples or []
+        found[name] = replace(
+            declared[0],
+            name=name,
+            default=_as_text(info.default),
+            example=_as_text(examples[0] if examples else info.default),
+            max_length=MAX_TEXT if info.annotation is str else None,
+        )
+    return found
+
+
+REGISTRY: dict[str, CarField] = _registry()
+"""Every car field by name, in CarSpec's order: the one source forms, CLI, CSV and page use."""
+FIELDS: tuple[str, ...] = tuple(REGISTRY)
+TEXT_FIELDS: tuple[str, ...] = tuple(name for name, f in REGISTRY.items() if f.max_length)
+PROMPT_FIELDS: tuple[str, ...] = tuple(name for name, f in REGISTRY.items() if f.prompt)
+IDENTITY_FIELDS: tuple[str, ...] = tuple(
+    name for name, f in REGISTRY.items() if f.role == "identifies"
+)
+CORE_FIELDS: tuple[str, ...] = tuple(name for name, f in REGISTRY.items() if f.core)
+FIELD_LABELS: dict[str, str] = {name: f.label for name, f in REGISTRY.items()}
+"""How each car field is named to people, in forms, previews and messages."""
+
+
+def instructions(max_rows: int, concurrency: int) -> str:
+    """The Batch tab's sentence saying what a CSV holds, from the registry."""
+    columns = ", ".join(
+        f"{name} ({'/'.join(value for value, _ in f.choices)})" if f.choices else name
+        for name, f in REGISTRY.items()
+    )
+    images = "image" if concurrency == 1 else "images"
+    return (
+        f"Upload CSV (max {max_rows} rows) with columns: {columns}. "
+        f"The batch runs {concurrency} {images} in parallel. You’ll receive a ZIP when "
+        "finished. Failed rows recorded in failed_rows.json."
+    )

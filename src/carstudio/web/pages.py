@@ -16,18 +16,9 @@ from carstudio.errors import ConfigurationError
 from carstudio.jobs.service import BatchService
 from carstudio.providers.models import MODELS, REPLACEMENT, get_model
 from carstudio.providers.prices import PriceBook
-from carstudio.spec import FIELD_LABELS, FIELDS, FIRST_CAR_YEAR, CarSpec, latest_model_year
+from carstudio.spec import FIRST_CAR_YEAR, REGISTRY, instructions, latest_model_year
 from carstudio.web.auth import page_viewer
 from carstudio.web.templating import templates
-
-BACKGROUNDS = (("white", "White studio"), ("hub", "Delivery hub"))
-ASPECT_RATIOS = (
-    ("1:1", "1:1 Square"),
-    ("16:9", "16:9 Wide"),
-    ("9:16", "9:16 Tall"),
-    ("4:3", "4:3 Landscape"),
-    ("3:4", "3:4 Portrait"),
-)
 
 # Every icon the page draws, once: 24x24 stroke paths, rendered by the `icon` macro of
 # index.html so the page's script never carries SVG of its own.
@@ -60,12 +51,10 @@ ICONS: dict[str, tuple[str, ...]] = {
 router = APIRouter()
 
 
-def car_fields() -> list[dict[str, str]]:
-    """Every car field as the page names it: so its script never keeps a list of its own."""
-    defaults = CarSpec.defaults()
-    return [
-        {"name": name, "label": FIELD_LABELS[name], "default": defaults[name]} for name in FIELDS
-    ]
+def car_fields() -> list[dict[str, Any]]:
+    """The field registry as the page renders its form and its script reads it (as JSON), so
+    neither keeps a list of fields of its own."""
+    return [field.public() for field in REGISTRY.values()]
 
 
 def price_words(usd: Decimal | None, *, preview: bool) -> str:
@@ -129,8 +118,7 @@ def page_context(settings: Settings, prices: PriceBook) -> dict[str, Any]:
         "max_rows": intake.MAX_ROWS,
         "max_upload_mb": intake.MAX_BYTES // (1024 * 1024),
         "max_upload_bytes": intake.MAX_BYTES,
-        "backgrounds": BACKGROUNDS,
-        "aspect_ratios": ASPECT_RATIOS,
+        "instructions": instructions(intake.MAX_ROWS, settings.concurrency),
         "first_year": FIRST_CAR_YEAR,
         "last_year": latest_model_year(),
         "car_fields": car_fields(),

@@ -1,20 +1,28 @@
-// The car fields as the server names them, rendered into the page once
-// (<template id="car-fields">), so no script keeps its own list of fields or labels.
+// The field registry as the server declares it (spec.CarSpec), passed to the page once as JSON
+// (<script type="application/json" id="car-registry">), so no script keeps its own list of
+// fields, labels, roles or choices.
 
 let fields = null;
 
-/** Every car field in display order: [{name, label, default}]. */
+/**
+ * Every car field in display order: [{name, label, help, role, default, choices, prompt,
+ * fileName, core, input, placeholder, suggestions, maxLength}].
+ */
 export function carFields() {
   if (!fields) {
-    const template = document.getElementById("car-fields");
-    const nodes = template ? template.content.querySelectorAll("data") : [];
-    fields = Array.from(nodes, (node) => ({
-      name: node.value,
-      label: node.textContent.trim(),
-      default: node.dataset.default || "",
-    }));
+    const node = document.getElementById("car-registry");
+    try {
+      fields = node ? JSON.parse(node.textContent) : [];
+    } catch {
+      fields = [];
+    }
   }
   return fields;
+}
+
+/** The fields that identify a car on the lot (VIN, stock number): never in the prompt. */
+export function identityFields() {
+  return carFields().filter((field) => field.role === "identifies");
 }
 
 /** Whether `name` is a car field ("year": yes; "notes": no). */
@@ -26,6 +34,20 @@ export function isCarField(name) {
 export function fieldLabel(name) {
   const field = carFields().find((each) => each.name === name);
   return field ? field.label : String(name);
+}
+
+/** The car field a name from the API means: "stockNumber" and "stock_number" are one. */
+export function fieldName(name) {
+  const snake = String(name).replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+  return isCarField(snake) ? snake : String(name);
+}
+
+/** "Stock number A17 · VIN 1FA…": how a row's identity fields are shown on its tile. */
+export function identityWords(identity) {
+  return identityFields()
+    .filter((field) => identity && identity[field.name])
+    .map((field) => `${field.label} ${identity[field.name]}`)
+    .join(" · ");
 }
 
 /** "Row 3, Year: message" from a server detail {row?, column?, message}. */

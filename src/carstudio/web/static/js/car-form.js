@@ -11,11 +11,10 @@
 // images" sends `fresh: true`; otherwise an identical image made before is reused at no cost.
 
 import { ApiError, createCarImage } from "./api.js";
-import { carFields, isCarField } from "./car-fields.js";
+import { carFields, fieldName, isCarField } from "./car-fields.js";
 import { fillAlert } from "./dom.js";
 import { modelPrice } from "./image-models.js";
 
-const FIELD_SYNONYMS = { colour: "color", bodyStyle: "body_style", aspectRatio: "aspect_ratio" };
 // Form fields that are not part of the car, but whose problems still belong beside them.
 const REQUEST_FIELDS = ["image_model"];
 
@@ -31,7 +30,7 @@ function fieldOf(detail) {
   if (Array.isArray(name)) name = name[name.length - 1];
   if (name == null) return null;
   name = String(name).split(".").pop();
-  name = FIELD_SYNONYMS[name] || name;
+  name = fieldName(name);
   return isFormField(name) ? name : null;
 }
 
@@ -82,18 +81,13 @@ export class CarForm extends HTMLElement {
   get spec() {
     const data = new FormData(this._form);
     const text = (name) => String(data.get(name) ?? "").trim();
-    const yearText = text("year");
-    const year = /^\d+$/.test(yearText) ? Number(yearText) : null;
-    return {
-      make: text("make"),
-      model: text("model"),
-      body_style: text("body_style"),
-      trim: text("trim"),
-      year,
-      color: text("color"),
-      background: text("background"),
-      aspect_ratio: text("aspect_ratio"),
-    };
+    const spec = {};
+    for (const field of carFields()) {
+      const value = text(field.name);
+      if (field.input === "number") spec[field.name] = /^\d+$/.test(value) ? Number(value) : null;
+      else spec[field.name] = value;
+    }
+    return spec;
   }
 
   /** The image model chosen in the form, or "" for the server's own. */

@@ -1,0 +1,105 @@
+"""The field registry: CarSpec declares every car field once, and the CLI, the form, the page's
+script, the template and the instructions all follow it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from carstudio.cli import app
+from carstudio.intake import header_key, template_csv
+from carstudio.spec import FIELDS, IDENTITY_FIELDS, PROMPT_FIELDS, REGISTRY, CarSpec
+from carstudio.web import pages
+
+runner = CliRunner()
+
+
+class _Form(HTMLParser):
+    """The names of the Single tab's form controls and the registry JSON of the page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[str] = []
+        self.in_registry = False
+        self.registry = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in {"input", "select"} and (found.get("id") or "").startswith("field-"):
+            self.controls.append(found.get("name") or "")
+        self.in_registry = tag == "script" and found.get("id") == "car-registry"
+
+    def handle_data(self, data: str) -> None:
+        if self.in_registry:
+            self.registry += data
+
+
+def test_every_field_is_declared_with_label_help_and_its_own_header() -> None:
+    assert tuple(CarSpec.model_fields) == FIELDS
+    for name, field in REGISTRY.items():
+        assert field.name == name and field.label and field.help
+        assert name in {header_key(header) for header in field.headers}, name
+
+
+def test_no_header_spelling_means_two_fields() -> None:
+    seen: dict[str, str] = {}
+    for name, field in REGISTRY.items():
+        for header in field.headers:
+            assert seen.setdefault(header_key(header), name) == name, header
+
+
+def test_identity_fields_never_reach_the_prompt() -> None:
+    assert not set(IDENTITY_FIELDS) & set(PROMPT_FIELDS)
+    values = CarSpec(make="Kia", model="EV6").prompt_values()
+    assert set(values) == {*PROMPT_FIELDS, "title"}
+
+
+def test_generate_has_one_option_per_field() -> None:
+    result = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name, field in REGISTRY.items():
+        assert f"--{name.replace('_', '-')}" in result.output
+        assert field.help in result.output
+
+
+def test_template_has_every_field_and_each_fields_example_first() -> None:
+    rows = list(csv.DictReader(io.StringIO(template_csv())))
+    assert tuple(rows[0]) == FIELDS
+    assert rows[0] == {name: field.example for name, field in REGISTRY.items()}
+
+
+def test_the_page_renders_the_form_and_passes_the_registry_from_the_spec(
+    client_for: Callable[..., TestClient],
+) -> None:
+    page = client_for().get("/").text
+    form = _Form()
+    form.feed(page)
+    # The image model and "Make new images" ride beside the car, not in it.
+    assert [name for name in form.controls if name not in {"image_model", "fresh"}] == list(FIELDS)
+    registry = json.loads(form.registry)
+    assert [field["name"] for field in registry] == list(FIELDS)
+    assert registry == [field.public() for field in REGISTRY.values()]
+    instructions = re.search(r'id="batch-instructions">([^<]*)<', page)
+    assert instructions is not None
+    for name in FIELDS:
+        assert name in instructions.group(1)
+
+
+def test_the_pages_script_keeps_no_field_list_of_its_own() -> None:
+    scripts = Path(pages.__file__).parent / "static" / "js"
+    for script in scripts.glob("*.js"):
+        code = [
+            line
+            for line in script.read_text().splitlines()
+            if not line.lstrip().startswith(("//", "*", "/*"))
+        ]
+        # A list of field names in a script would be a second registry.
+        assert not re.search(r"\"body_style\"|'body_style'|aspect_ratio:", "\n".join(code))
