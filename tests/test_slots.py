@@ -161,3 +161,139 @@ def waiting(app: Any) -> int:
             )
             or 0
         )
+
+
+# -- the line: whose row starts next -------------------------------------------------------------
+
+
+class Ticks:
+    """A clock that moves one second at every look, so every start has its own moment."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.fixture
+def line_store(tmp_path) -> Any:
+    from carstudio.jobs.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'line.db'}", clock=Ticks())
+    yield store
+    store.close()
+
+
+def add_batch(store: Any, name: str, rows: int, *, owner: int | None = None) -> None:
+    from carstudio.jobs.models import Job, Row
+
+    job = Job(
+        id=name.ljust(32, "0"),
+        created_at=store.clock(),
+        provider="preview",
+        model="preview",
+        owner_id=owner,
+    )
+    store.add_job(
+        job, [Row(job_id=job.id, row=n + 2, values={}, spec={"make": name}) for n in range(rows)]
+    )
+
+
+def start_next(store: Any, limit: int) -> tuple[str, int] | None:
+    """Start the row whose turn it is; (its batch, its row number), or None."""
+    turn = store.take_next("worker", limit, 60)
+    if turn.row is None:
+        return None
+    return turn.row.job_id.rstrip("0"), turn.row.row
+
+
+def finish(store: Any, started: tuple[str, int]) -> None:
+    from carstudio.jobs.states import RowState
+
+    row = next(r for r in store.rows(started[0].ljust(32, "0")) if r.row == started[1])
+    store.advance(row.id, "worker", state=RowState.DONE.value)
+
+
+def test_batches_take_turns_and_each_keeps_spreadsheet_order(line_store) -> None:
+    add_batch(line_store, "a", 5)
+    add_batch(line_store, "b", 2)
+    order = []
+    while (started := start_next(line_store, limit=1)) is not None:
+        order.append(started)
+        finish(line_store, started)
+    assert order == [("a", 2), ("b", 2), ("a", 3), ("b", 3), ("a", 4), ("a", 5), ("a", 6)]
+
+
+def test_a_batch_submitted_behind_a_running_one_starts_at_the_next_free_slot(line_store) -> None:
+    add_batch(line_store, "big", 50)
+    running = [start_next(line_store, limit=3) for _ in range(3)]
+    assert start_next(line_store, limit=3) is None, "three slots, three images"
+    add_batch(line_store, "late", 3)
+    assert line_store.take_next("worker", 3, 60).waiting
+    assert running[0] is not None
+    finish(line_store, running[0])
+    assert start_next(line_store, limit=3) == ("late", 2)
+    # From then on the two share the slots: the big batch has two, so it goes next.
+    assert running[1] is not None
+    finish(line_store, running[1])
+    assert start_next(line_store, limit=3) == ("big", 5)
+
+
+def test_owners_take_turns_whatever_number_of_batches_they_have(line_store) -> None:
+    add_batch(line_store, "u1first", 2, owner=1)
+    add_batch(line_store, "u1second", 2, owner=1)
+    add_batch(line_store, "u2", 2, owner=2)
+    order = []
+    while (started := start_next(line_store, limit=1)) is not None:
+        order.append(started)
+        finish(line_store, started)
+    assert order == [
+        ("u1first", 2),
+        ("u2", 2),
+        ("u1first", 3),
+        ("u2", 3),
+        ("u1second", 2),
+        ("u1second", 3),
+    ]
+
+
+def test_a_waiting_single_image_goes_ahead_of_rows_that_have_not_started(line_store) -> None:
+    add_batch(line_store, "a", 3)
+    started = start_next(line_store, limit=2)
+    assert started is not None
+    line_store.queue_single("single", client="c", expires_at=line_store.clock() + 600, cap=2)
+    turn = line_store.take_next("worker", 2, 60)
+    assert turn.row is None and turn.waiting, "the free slot is the single image's"
+    assert line_store.take_single_slot("single", 2, hold_until=line_store.clock() + 600)
+    line_store.release_single_slot("single")
+    assert start_next(line_store, limit=2) == ("a", 3)
+
+
+def test_an_empty_line_says_so(line_store) -> None:
+    turn = line_store.take_next("worker", 3, 60)
+    assert turn.row is None and not turn.waiting
+
+
+def test_a_freed_slot_wakes_a_waiting_thread_at_once(line_store) -> None:
+    """Handed over through the store's condition: the waiter would otherwise sleep a minute."""
+    add_batch(line_store, "a", 2)
+    started = start_next(line_store, limit=1)
+    assert started is not None
+    woken = threading.Event()
+    ready = threading.Event()
+
+    def wait() -> None:
+        with line_store.slots_changed:
+            ready.set()
+            line_store.slots_changed.wait(60)
+        woken.set()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    ready.wait(10)
+    finish(line_store, started)
+    waiter.join(30)
+    assert woken.is_set()
+    assert start_next(line_store, limit=1) == ("a", 3)

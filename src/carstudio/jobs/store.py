@@ -12,12 +12,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from carstudio.errors import MADE_ANEW, NOT_RETRIED, ConfigurationError, Failure
 from carstudio.jobs.migrations import migrate
@@ -25,6 +37,17 @@ from carstudio.jobs.models import Job, Row, RowProgress, SingleSlot
 from carstudio.jobs.states import ACTIVE_ROWS, TERMINAL_ROWS, JobState, RowState
 
 Clock = Callable[[], float]
+
+
+class Turn(NamedTuple):
+    """What `Store.take_next` found: the row it started, or whether rows wait for a slot."""
+
+    row: Row | None
+    fresh: bool
+    """Nothing was sent for the row before: its create goes out now."""
+    waiting: bool
+
+
 _SLOT_LOCK = 0x6361_7273  # PostgreSQL advisory lock key for taking generation slots
 
 
@@ -85,6 +108,10 @@ class Store:
     def job(self, job_id: str) -> Job | None:
         with self.session() as s:
             return s.get(Job, job_id)
+
+    def row(self, row_id: int) -> Row | None:
+        with self.session() as s:
+            return s.get(Row, row_id)
 
     def rows(self, job_id: str) -> list[Row]:
         with self.session() as s:
@@ -288,31 +315,16 @@ class Store:
             return bool(changed)
 
     def take_slot(self, row_id: int, owner: str, limit: int, *, creating: bool = False) -> bool:
-        """Let a held row start generating if fewer than `limit` other images, across every
-        worker of every machine, hold a slot now, counting single images that wait for one
-        (they go first). The count and the update are one atomic step.
-
-        Within a batch, rows start in spreadsheet order: a row waits while an earlier row of
-        its batch is also waiting for a slot.
+        """Let a held row that has started before (resumed after its worker stopped) go on
+        generating if fewer than `limit` other images, across every worker of every machine,
+        hold a slot now, counting single images that wait for one (they go first). The count
+        and the update are one atomic step. Rows that have not started take their turn in the
+        line instead (`take_next`).
 
         An unfinished row keeps its slot even when its worker dies: its prediction may still
         be running at Replicate, and the row that resumes it takes the slot over.
         """
         busy = self._busy(exclude_row=row_id) + self._singles(waiting_too=True)
-        earlier = aliased(Row)
-        this = aliased(Row)
-        first_in_line = ~(
-            select(earlier.id)
-            .join(this, this.id == row_id)
-            .where(
-                earlier.job_id == this.job_id,
-                earlier.row < this.row,
-                earlier.state == RowState.QUEUED.value,
-                earlier.in_flight.is_(False),
-                earlier.lease_expires > self.clock(),
-            )
-            .exists()
-        )
         creating_now = (
             {"state": RowState.CREATING.value, "create_sent_at": self.clock()} if creating else {}
         )
@@ -320,7 +332,7 @@ class Store:
             changed = _changed(
                 s,
                 update(Row)
-                .where(Row.id == row_id, Row.lease_owner == owner, busy < limit, first_in_line)
+                .where(Row.id == row_id, Row.lease_owner == owner, busy < limit)
                 .values(
                     in_flight=True,
                     worker=owner,
@@ -329,6 +341,41 @@ class Store:
                 ),
             )
             return bool(changed)
+
+    def take_next(self, owner: str, limit: int, ttl: float) -> Turn:
+        """Start the row whose turn it is, if a slot is free: hold it under a lease and a slot
+        in one atomic step, and move a fresh row (nothing sent for it yet) to `creating`.
+
+        Whose turn: single images that wait go first (they count as busy here); then the
+        owner (the batch's user; with sign-in off, the batch itself) with the fewest images
+        in slots, and among equals the one served longest ago, so owners take turns round
+        by round; within one owner, batches in submission order and rows in spreadsheet
+        order.
+        """
+        now = self.clock()
+        busy = self._busy(exclude_row=None) + self._singles(waiting_too=True)
+        with self._slot_session() as s:
+            taken = s.execute(
+                update(Row)
+                .where(Row.id == _next_in_line(now), busy < limit)
+                .values(
+                    in_flight=True,
+                    lease_owner=owner,
+                    lease_expires=now + ttl,
+                    worker=owner,
+                    started_at=func.coalesce(Row.started_at, now),
+                )
+                .returning(Row.id)
+            ).scalar()
+            if taken is None:
+                waiting = s.scalar(select(_next_in_line(now)))
+                return Turn(row=None, fresh=False, waiting=waiting is not None)
+            row = s.get(Row, taken)
+            assert row is not None
+            fresh = row.prediction_id is None and row.create_sent_at is None
+            if fresh:
+                row.state, row.create_sent_at = RowState.CREATING.value, now
+            return Turn(row=row, fresh=fresh, waiting=True)
 
     def queue_single(self, image_id: str, *, client: str, expires_at: float, cap: int) -> bool:
         """Put a single image in line for a slot; False when `client` already has `cap` waiting."""
@@ -561,6 +608,56 @@ def _reopen(job: Job) -> None:
     job.canceled = False
     job.fatal_error = job.stop_failure = None
     job.finished_at = None
+
+
+def _next_in_line(now: float) -> Any:
+    """The id of the row that starts next (see `Store.take_next`), as a scalar subquery."""
+    terminal = [st.value for st in TERMINAL_ROWS]
+    live = (
+        select(
+            Row.id,
+            Row.row,
+            Row.state,
+            Row.in_flight,
+            Row.started_at,
+            Row.lease_expires,
+            Job.created_at.label("submitted"),
+            Job.id.label("job"),
+            func.coalesce(cast(Job.owner_id, String), Job.id).label("owner"),
+        )
+        .join(Job, Job.id == Row.job_id)
+        .where(Job.state == JobState.RUNNING.value)
+        .subquery()
+    )
+    owners = (
+        select(
+            live.c.owner,
+            func.sum(
+                case((and_(live.c.in_flight.is_(True), live.c.state.not_in(terminal)), 1), else_=0)
+            ).label("busy"),
+            func.max(live.c.started_at).label("served"),
+        )
+        .group_by(live.c.owner)
+        .subquery()
+    )
+    return (
+        select(live.c.id)
+        .join(owners, owners.c.owner == live.c.owner)
+        .where(
+            live.c.state == RowState.QUEUED.value,
+            live.c.in_flight.is_(False),
+            or_(live.c.lease_expires.is_(None), live.c.lease_expires < now),
+        )
+        .order_by(
+            owners.c.busy,
+            owners.c.served.asc().nulls_first(),
+            live.c.submitted,
+            live.c.job,
+            live.c.row,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def _changed(session: Session, statement: Any) -> int:

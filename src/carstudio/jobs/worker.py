@@ -20,7 +20,7 @@ from carstudio.errors import Failure, GenerationError
 from carstudio.generation import Booking, run_prediction
 from carstudio.jobs.leases import Heartbeat
 from carstudio.jobs.models import Job, Row
-from carstudio.jobs.states import RowState
+from carstudio.jobs.states import TERMINAL_ROWS, RowState
 from carstudio.jobs.store import Store
 from carstudio.providers import Provider
 from carstudio.spec import CarSpec
@@ -38,8 +38,10 @@ class Outcome(Enum):
     """Try again in a while: the disk cannot take its image now."""
 
 
-SLOT_POLL_MAX = 0.2
+SLOT_POLL = 0.5
+"""Seconds between looks at the slots when no notice of a freed one arrives: a safety net."""
 SLOT_WAIT = 2.0
+"""Seconds a task waits for a slot before it gives its thread back and queues itself again."""
 STORAGE_PAUSE = 5.0
 """Seconds a row waits before looking at the disk again."""
 GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
@@ -83,16 +85,61 @@ class RowWorker:
         """How a row's image is booked in the ledger before it is paid for."""
 
     def process(self, row_id: int) -> None:
-        """Take the row if nobody else has it, and carry it to a terminal state."""
+        """Run a row's task: carry the row on itself if it has started before (its worker
+        stopped) or the image cache can answer it; otherwise run the row whose turn it is.
+
+        Every queued row has a task, and every task starts at most one queued row, so the
+        line empties; which row a task starts is the line's choice, not the queue's order.
+        """
+        row = self.store.row(row_id)
+        job = self.store.job(row.job_id) if row is not None else None
+        if row is not None and job is not None and row.state not in TERMINAL_ROWS:
+            started = row.in_flight or row.state != RowState.QUEUED.value
+            if (started or self._cacheable(job, row)) and self._resume(row_id):
+                return
+        self._next_in_line(row_id)
+
+    def _resume(self, row_id: int) -> bool:
+        """Take the row if nobody else has it, and carry it to a terminal state; False when
+        someone else has it (say, the line gave it to another task)."""
         row = self.store.claim(row_id, self.owner, self.lease_seconds)
         if row is None:
-            return
+            return False
         job = self.store.job(row.job_id)
+        if job is not None:
+            self._carry(job, row, holding=False, fresh=_is_fresh(row))
+        return True
+
+    def _next_in_line(self, row_id: int) -> None:
+        """Wait a little for a free slot, then carry on the row whose turn it is. Woken at once
+        when a slot is freed (in this process, or by another one through the notices); the
+        timeout is the safety net."""
+        if self.storage.problem():
+            self.requeue(row_id, STORAGE_PAUSE)  # nothing is started that could not be stored
+            return
+        give_up = time.monotonic() + SLOT_WAIT
+        while True:
+            turn = self.store.take_next(self.owner, self.concurrency, self.lease_seconds)
+            if turn.row is not None:
+                break
+            if not turn.waiting:
+                return
+            if time.monotonic() > give_up:
+                # Give the thread back, so rows that hold slots (say, ones resumed after a
+                # crash) can run; this task comes round again.
+                self.requeue(row_id, 0.0)
+                return
+            self.store.wait_for_slot_change(SLOT_POLL)
+        job = self.store.job(turn.row.job_id)
         if job is None:
             return
+        self._carry(job, turn.row, holding=True, fresh=turn.fresh)
+
+    def _carry(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> None:
+        """Carry a claimed row to a terminal state, or back to the line when it must wait."""
         with Heartbeat(self.store, row.id, self.owner, self.lease_seconds):
             try:
-                outcome = self._run(job, row)
+                outcome = self._run(job, row, holding=holding, fresh=fresh)
             except Exception:
                 log.exception("row %s of job %s failed unexpectedly", row.row, job.id)
                 self._settle(
@@ -110,22 +157,35 @@ class RowWorker:
         )
         self.requeue(row.id, STORAGE_PAUSE if outcome is Outcome.PAUSED else 0.0)
 
-    def _run(self, job: Job, row: Row) -> Outcome:
-        """Carry the row to a terminal state, or say why it has to wait."""
+    def _cacheable(self, job: Job, row: Row) -> bool:
+        """The image cache holds this fresh row's image: it needs no slot."""
+        if job.fresh or not _is_fresh(row) or row.spec is None:
+            return False
+        provider = self.providers(job.model)
+        spec = CarSpec.model_validate(row.spec)
+        return self.cache.has(cache_key(provider, prompt=row.prompt, spec=spec))
+
+    def _run(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> Outcome:
+        """Carry the row to a terminal state, or say why it has to wait. `holding`: the row
+        took its slot in the line already (and moved to `creating` when `fresh`)."""
         if (held := self._held_back(job, row)) is not None:
+            if held is Outcome.PAUSED and holding and fresh:
+                # Nothing was sent: back to the line as it was, not as a create to look up.
+                self._advance(row, state=RowState.QUEUED.value, create_sent_at=None)
             return held
         spec = CarSpec.model_validate(row.spec)
         provider = self.providers(job.model)
         key = cache_key(provider, prompt=row.prompt, spec=spec)
-        fresh = row.prediction_id is None and row.create_sent_at is None
         if fresh and not job.fresh and self._from_cache(job, row, provider, key):
             return Outcome.FINISHED
-        if not self._wait_for_slot(row, fresh=fresh):
-            return Outcome.NO_SLOT
-        # Things change while a row waits for its slot (the batch is cancelled or stopped,
-        # the disk fills): look again, now, right before anything is paid for.
-        if (held := self._held_back(self.store.job(job.id) or job, row)) is not None:
-            return held
+        # A row whose prediction has finished only fetches its image: that needs no slot.
+        if not holding and row.state != RowState.DOWNLOADING.value:
+            if not self._wait_for_slot(row, fresh=fresh):
+                return Outcome.NO_SLOT
+            # Things change while a row waits for its slot (the batch is cancelled or
+            # stopped, the disk fills): look again, now, right before anything is paid for.
+            if (held := self._held_back(self.store.job(job.id) or job, row)) is not None:
+                return held
         prediction_id = row.prediction_id
         started = row.started_at or time.time()
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
@@ -211,19 +271,14 @@ class RowWorker:
         return True
 
     def _wait_for_slot(self, row: Row, *, fresh: bool) -> bool:
-        """Wait a little for this row's turn: at most `concurrency` rows generate, server-wide.
-
-        A fresh row moves to `creating` in the same step, its create about to be sent.
-        """
-        delay = 0.01
+        """Wait a little for a resumed row's slot: at most `concurrency` images generate,
+        server-wide. A fresh row moves to `creating` in the same step, its create about to
+        be sent."""
         give_up = time.monotonic() + SLOT_WAIT
         while not self.store.take_slot(row.id, self.owner, self.concurrency, creating=fresh):
             if time.monotonic() > give_up:
                 return False
-            # Woken at once when a row of this process frees a slot; the growing timeout is
-            # the safety net for slots freed by other processes.
-            self.store.wait_for_slot_change(delay)
-            delay = min(delay * 1.5, SLOT_POLL_MAX)
+            self.store.wait_for_slot_change(SLOT_POLL)
         return True
 
     def _recover_lost_create(
@@ -286,3 +341,8 @@ class RowWorker:
 
     def _settle(self, row: Row, state: RowState, **fields: object) -> None:
         self.store.advance(row.id, self.owner, state=state.value, **fields)
+
+
+def _is_fresh(row: Row) -> bool:
+    """Nothing was sent to the provider for this row yet."""
+    return row.prediction_id is None and row.create_sent_at is None
