@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr
 from carstudio import __version__
 from carstudio.errors import CarStudioError, InvalidInput
 from carstudio.spec import CarSpec
+from carstudio.tls import tls_context
 from carstudio.web.schemas import BatchAccepted, BatchStatusOut, CarImage, IntakeReportOut
 
 TOKEN_NEEDED = (
@@ -78,6 +79,7 @@ class RemoteStudio:
             follow_redirects=True,
             event_hooks={"request": [self._same_server]},
             transport=transport,
+            verify=tls_context(),
         )
 
     def __enter__(self) -> RemoteStudio:
@@ -119,9 +121,12 @@ class RemoteStudio:
         skip_invalid: bool = False,
         model: str | None = None,
         fresh: bool = False,
+        name_template: str | None = None,
     ) -> BatchAccepted:
         """Start a batch from CSV bytes (`POST /api/car-batch`)."""
         form, files = _csv_upload(data, source_name=source_name, model=model, fresh=fresh)
+        if name_template:
+            form["nameTemplate"] = name_template
         form["skipInvalid"] = "true" if skip_invalid else "false"
         response = self._send("POST", "/api/car-batch", data=form, files=files)
         return self._read(BatchAccepted, response)

@@ -149,6 +149,13 @@ def _apply_missing(conn: Connection) -> list[str]:
         done = {row[0] for row in conn.exec_driver_sql(f"SELECT name FROM {_TABLE}")}
         if not done and inspect(conn).has_table(_LEGACY_TABLE):
             done = _adopt_numbered_steps(conn)
+        elif not done and not inspect(conn).has_table("jobs"):
+            # A new database: today's models are the whole schema, so every step is had at once.
+            create_tables(conn)
+            for step in MIGRATIONS:
+                _record(conn, step.name)
+            log.info("schema created: %d steps recorded", len(MIGRATIONS))
+            return [step.name for step in MIGRATIONS]
     applied = []
     for step in MIGRATIONS:
         if step.name in done:

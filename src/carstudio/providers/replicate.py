@@ -28,6 +28,7 @@ from carstudio.errors import Failure, GenerationError
 from carstudio.providers.base import Prediction, StoredImage, check_image_head, publish
 from carstudio.providers.models import REPLACEMENT, ImageModel
 from carstudio.spec import CarSpec
+from carstudio.tls import tls_context
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class ReplicateProvider:
             headers={"User-Agent": f"carstudio/{__version__}"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+            verify=tls_context(),
             follow_redirects=True,
         )
 
