@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         default=None,
         description="CARSTUDIO_QUEUE_URL: huey storage; default a SQLite file in the data dir.",
     )
+    slot_notices: Literal["auto", "postgres", "redis", "local"] = Field(
+        default="auto",
+        description="CARSTUDIO_SLOT_NOTICES: how processes tell each other a generation slot "
+        "is free; auto uses PostgreSQL's LISTEN/NOTIFY with a PostgreSQL store, else Redis "
+        "pub/sub with a Redis queue, else nothing (one process).",
+    )
     server_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("CARSTUDIO_SERVER"),

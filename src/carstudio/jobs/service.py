@@ -40,6 +40,7 @@ from carstudio.intake import IntakeReport, read_intake
 from carstudio.jobs import archive
 from carstudio.jobs.leases import new_owner, owner_is_dead
 from carstudio.jobs.models import Job, Row, RowProgress
+from carstudio.jobs.notices import LocalOnly, SlotNotices, start_notices
 from carstudio.jobs.queue import EmbeddedConsumer, build_huey, start_consumer
 from carstudio.jobs.slots import SingleImageLine
 from carstudio.jobs.states import JobState, RowState
@@ -239,6 +240,7 @@ class BatchService:
             deadline_seconds=settings.prediction_deadline,
         )
         """Where single images wait for a slot from the same pool as batch rows."""
+        self.notices: SlotNotices = LocalOnly()
         self._consumer: EmbeddedConsumer | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -336,6 +338,15 @@ class BatchService:
         one process of a deployment should.
         """
         self.recover(startup=True)
+        self.notices = start_notices(
+            self.settings.slot_notices,
+            database_url=str(self.store.engine.url),
+            queue_url=self.settings.queue_url,
+            engine=self.store.engine,
+            me=self.owner,
+            wake=self.store.wake_slot_waiters,
+        )
+        self.store.announce_slot = self.notices.announce
         if workers:
             self._consumer = start_consumer(
                 self.huey, workers=threads or self.worker_threads, periodic=False
@@ -349,6 +360,8 @@ class BatchService:
         if self._consumer is not None:
             self._consumer.stop(graceful=False)
             self._consumer = None
+        self.store.announce_slot = lambda: None
+        self.notices.close()
         self.store.close()
 
     def _periodic(self) -> None:

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from carstudio.errors import ClientGone, TryLater
 from carstudio.jobs.store import Store
 
-POLL_MAX = 0.2
+POLL = 0.5
+"""Seconds between looks at the slots when no word of a freed one arrives: a safety net."""
 WAITING_TTL = 10.0
 """A waiting ticket counts this long unless renewed: batch rows are not held up for long by
 the ticket of a process that died while it waited."""
@@ -46,13 +47,12 @@ class SingleImageLine:
                 retry_after=5,
             )
         try:
-            delay = 0.005
             hold_until = time.time() + self.deadline_seconds
             while not self.store.take_single_slot(ticket, self.limit, hold_until=hold_until):
                 if cancelled is not None and cancelled.is_set():
                     raise ClientGone("The request was abandoned before its image was started.")
-                self.store.wait_for_slot_change(delay)
-                delay = min(delay * 1.5, POLL_MAX)
+                # Woken as soon as a slot is freed, in this process or another.
+                self.store.wait_for_slot_change(POLL)
                 now = time.time()
                 if now - renewed > WAITING_TTL / 3:
                     self.store.renew_single_wait(ticket, now + WAITING_TTL)

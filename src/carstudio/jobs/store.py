@@ -66,6 +66,8 @@ class Store:
     def __init__(self, url: str, *, clock: Clock = time.time) -> None:
         self.clock = clock
         self.slots_changed = threading.Condition()
+        self.announce_slot: Callable[[], None] = lambda: None
+        """Tell other processes a slot was freed (see jobs/notices.py)."""
         if url.startswith("sqlite"):
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30}
@@ -468,13 +470,18 @@ class Store:
         return bool(changed)
 
     def slot_freed(self) -> None:
-        """Wake this process's rows and images waiting for a slot: one may be theirs now.
-        Other processes find it by their next look (a short poll is the safety net)."""
+        """Wake this process's rows and images waiting for a slot, and tell the other
+        processes: one may be theirs now."""
+        self.wake_slot_waiters()
+        self.announce_slot()
+
+    def wake_slot_waiters(self) -> None:
         with self.slots_changed:
             self.slots_changed.notify_all()
 
     def wait_for_slot_change(self, timeout: float) -> None:
-        """Sleep until a slot is freed in this process, or `timeout` seconds pass."""
+        """Sleep until a slot is freed (here, or in a process whose notice arrives), or
+        `timeout` seconds pass."""
         with self.slots_changed:
             self.slots_changed.wait(timeout)
 
