@@ -148,6 +148,8 @@ def test_validate_reports_and_starts_nothing(client: TestClient) -> None:
         "trim": False,
         "year": False,
         "color": True,
+        "vin": False,
+        "stock_number": False,
         "background": False,
         "aspect_ratio": False,
     }

@@ -132,7 +132,7 @@ def test_template_lists_every_column() -> None:
     result = runner.invoke(app, ["template"])
     assert result.exit_code == 0
     assert result.output.splitlines()[0] == (
-        "make,model,body_style,trim,year,color,background,aspect_ratio"
+        "make,model,body_style,trim,year,color,background,aspect_ratio,vin,stock_number"
     )
 
 

@@ -121,8 +121,11 @@ def test_short_rows_read_missing_cells_as_empty() -> None:
 
 
 def test_synonym_headers_are_mapped() -> None:
-    header = "Brand,Model Name,Body Style,Trim Level,Model Year,Colour,BG,Aspect Ratio"
-    report = read_intake(csv_bytes(header, "BMW,X5,SUV,M50i,2023,black,hub,4:3"))
+    header = (
+        "Brand,Model Name,Body Style,Trim Level,Model Year,Colour,BG,Aspect Ratio,"
+        "Vehicle Identification Number,Stock No."
+    )
+    report = read_intake(csv_bytes(header, "BMW,X5,SUV,M50i,2023,black,hub,4:3,,A7"))
     assert [h.mapped_to for h in report.headers] == list(FIELDS)
     assert [h.name for h in report.headers] == header.split(",")
     assert report.rows[0].spec is not None
@@ -155,14 +158,14 @@ def test_header_names_are_folded_before_matching(header: str, column: str) -> No
     assert report.headers[2].mapped_to == column
 
 
-def test_unknown_columns_are_reported_and_ignored() -> None:
-    report = read_intake(csv_bytes("make,Stock #,model,VIN", "Volvo,A17,XC60,YV1"))
-    assert report.unknown_headers == ["Stock #", "VIN"]
+def test_unknown_columns_are_reported_and_not_used_for_the_car() -> None:
+    report = read_intake(csv_bytes("make,Lot Location,model,Sunroof", "Volvo,B4,XC60,yes"))
+    assert report.unknown_headers == ["Lot Location", "Sunroof"]
     assert report.headers[1].mapped_to is None
     assert report.ok
     assert report.rows[0].values["make"] == "Volvo"
     assert report.rows[0].values["model"] == "XC60"
-    assert "A17" not in report.rows[0].values.values()
+    assert "B4" not in report.rows[0].values.values()
 
 
 def test_empty_header_cell_with_data_is_an_unknown_column() -> None:
@@ -531,6 +534,8 @@ def test_the_report_in_json_matches_the_api_contract() -> None:
         | {"year": "2020", "background": "white", "aspect_ratio": "1:1"},
         "errors": [],
         "valid": True,
+        "fileName": None,
+        "warnings": [],
     }
     assert bad["valid"] is False
     assert bad["errors"][0]["column"] == "year"

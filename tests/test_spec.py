@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from pydantic import ValidationError
 
-from carstudio.errors import ConfigurationError
-from carstudio.naming import image_stem, slug, unique_stem
+from carstudio.errors import ConfigurationError, InvalidInput
+from carstudio.naming import NameTemplate, file_stems, image_stem, slug, unique_stem
 from carstudio.prompts import load_prompt_book
-from carstudio.spec import AspectRatio, Background, CarSpec
+from carstudio.spec import AspectRatio, Background, CarSpec, vin_check_digit, vin_warning
 
 
 def test_a_spec_needs_a_make_or_a_model() -> None:
@@ -137,3 +138,111 @@ def test_collisions_get_the_row_number() -> None:
     spec = CarSpec(make="Kia", model="EV6")
     assert unique_stem(spec, 2, taken) == "kia-ev6-white"
     assert unique_stem(spec, 3, taken) == "kia-ev6-white-row3"
+
+
+# --- identity fields: VIN and stock number ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "vin",
+    # The textbook Honda example, the VIN in Meta's automotive feed sample, and all ones
+    # (weights 8+7+6+5+4+3+2+10+0+9+8+7+6+5+4+3+2 = 89, and 89 mod 11 = 1).
+    ["1HGCM82633A004352", "1FADP5AU6DL536022", "11111111111111111"],
+)
+def test_north_american_vins_pass_the_check_digit(vin: str) -> None:
+    assert vin_check_digit(vin) == vin[8]
+    assert vin_warning(vin) is None
+    assert CarSpec(make="X", vin=vin).vin == vin
+
+
+def test_a_wrong_check_digit_is_a_warning_not_an_error() -> None:
+    spec = CarSpec(make="Honda", vin="1HGCM82633A004353")
+    assert spec.vin == "1HGCM82633A004353"
+    warning = vin_warning(spec.vin)
+    assert warning is not None and "check digit" in warning and "give 5" in warning
+
+
+def test_a_european_vin_without_a_check_digit_is_not_doubted() -> None:
+    assert vin_warning("WVWZZZ1KZ8W000001") is None
+
+
+def test_vins_are_read_as_written_in_upper_case_without_spaces() -> None:
+    assert CarSpec(make="X", vin=" 1hgcm8263 3a0-04352 ").vin == "1HGCM82633A004352"
+
+
+@pytest.mark.parametrize(
+    ("vin", "words"),
+    [("1HGCM8263", "17 characters; this one has 9"), ("1HGCM82633A00435O", "never I, O or Q")],
+)
+def test_malformed_vins_are_refused_with_a_reason(vin: str, words: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        CarSpec(make="X", vin=vin)
+
+
+def test_identity_fields_never_reach_the_prompt() -> None:
+    spec = CarSpec(make="Kia", model="Sorento", vin="5XYPG4A30GG123456", stock_number="K-17")
+    prompt = load_prompt_book().build(spec)
+    assert "5XYPG4A30GG123456" not in prompt and "K-17" not in prompt
+    assert "Kia Sorento" in prompt
+
+
+def test_stock_number_and_vin_lead_the_file_name() -> None:
+    spec = CarSpec(
+        make="Kia",
+        model="Sorento",
+        year=2015,
+        trim="LX",
+        vin="5XYPG4A30GG123456",
+        stock_number="K-17/b",
+    )
+    assert image_stem(spec) == "K-17-b_5XYPG4A30GG123456_kia-sorento-2015-lx-white"
+    assert image_stem(CarSpec(make="Kia", stock_number="K17")) == "K17_kia-white"
+    assert image_stem(CarSpec(make="Kia", vin="5XYPG4A30GG123456")) == (
+        "5XYPG4A30GG123456_kia-white"
+    )
+
+
+def test_two_identical_cars_are_told_apart_by_stock_number() -> None:
+    first = CarSpec(make="Kia", model="Sorento", year=2015, trim="LX", stock_number="K17")
+    second = first.model_copy(update={"stock_number": "K18"})
+    stems = file_stems([(2, first), (7, second)])
+    assert stems == {2: "K17_kia-sorento-2015-lx-white", 7: "K18_kia-sorento-2015-lx-white"}
+
+
+def test_a_name_template_names_the_files_and_drops_empty_parts() -> None:
+    template = NameTemplate.parse("{stock_number}-{make}_{model}_{color}")
+    spec = CarSpec(make="BMW", model="X5", stock_number="B7")
+    assert image_stem(spec, template) == "B7-bmw_x5"
+    assert image_stem(CarSpec(make="BMW", model="X5"), template) == "bmw_x5"
+
+
+def test_names_stay_unique_without_regard_to_case() -> None:
+    template = NameTemplate.parse("{stock_number}")
+    stems = file_stems(
+        [(2, CarSpec(make="A", stock_number="ab1")), (3, CarSpec(make="B", stock_number="AB1"))],
+        template,
+    )
+    assert stems == {2: "ab1", 3: "AB1-row3"}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{colour}", "{colour}, which is not a car field"),
+        ("../{make}", "“.” is not allowed"),
+        ("{make}/{model}", "“/” is not allowed"),
+        ("cars", "needs at least one field"),
+        ("{make}" * 40, "the limit is 200"),
+    ],
+)
+def test_bad_name_templates_are_refused_with_a_sentence(text: str, words: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        NameTemplate.parse(text)
+    assert words in caught.value.message
+    assert caught.value.message.startswith("The file-name template")
+
+
+def test_a_template_cannot_make_a_name_leave_its_folder() -> None:
+    template = NameTemplate.parse("{make}_{stock_number}")
+    stem = image_stem(CarSpec(make="../..", stock_number="/etc/passwd"), template)
+    assert stem == "etc-passwd"

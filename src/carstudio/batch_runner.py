@@ -163,6 +163,7 @@ def run_batch(
     model: str | None = None,
     console: Console | None = None,
     fresh: bool = False,
+    name_template: str | None = None,
 ) -> int:
     """Run one CSV to a ZIP at `output`; 0 when every row is done, 1 when some failed.
     Images made before are reused from the image cache unless `fresh` is set."""
@@ -172,7 +173,12 @@ def run_batch(
     try:
         batches.start(workers=True, periodic=False)
         job_id = batches.submit(
-            data, source_name=source_name, skip_invalid=skip_invalid, model=model, fresh=fresh
+            data,
+            source_name=source_name,
+            skip_invalid=skip_invalid,
+            model=model,
+            fresh=fresh,
+            name_template=name_template,
         )
         try:
             view = watch(
@@ -203,12 +209,18 @@ def run_remote_batch(
     console: Console | None = None,
     interval: float = REMOTE_POLL_SECONDS,
     fresh: bool = False,
+    name_template: str | None = None,
 ) -> int:
     """Run one CSV on a Car Studio server and download its ZIP to `output`; exit codes as
     `run_batch`."""
     console = console or Console(stderr=True)
     accepted = remote.submit_batch(
-        data, source_name=source_name, skip_invalid=skip_invalid, model=model, fresh=fresh
+        data,
+        source_name=source_name,
+        skip_invalid=skip_invalid,
+        model=model,
+        fresh=fresh,
+        name_template=name_template,
     )
     job_id = accepted.job_id
     status_url = remote.address(accepted.status_url)

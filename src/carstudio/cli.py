@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from carstudio import cli_accounts, cli_usage
 from carstudio.config import Settings, keep_files_private
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
+from carstudio.naming import default_template
 from carstudio.providers.models import MODELS
 from carstudio.spec import REGISTRY, CarSpec
 
@@ -299,6 +300,14 @@ def batch(
         ),
     ] = False,
     fresh: FreshOption = False,
+    name_template: Annotated[
+        str | None,
+        typer.Option(
+            help="How the images are named, from the car fields, e.g. "
+            "'{stock_number}_{make}-{model}' (default: " + default_template() + ").",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a CSV batch here or on a server, with a progress bar; writes a ZIP of images and
     failed_rows.json.
@@ -335,6 +344,7 @@ def batch(
                     skip_invalid=skip_invalid,
                     model=replicate_model,
                     fresh=fresh,
+                    name_template=name_template,
                 )
         else:
             code = run_batch(
@@ -345,6 +355,7 @@ def batch(
                 skip_invalid=skip_invalid,
                 model=replicate_model,
                 fresh=fresh,
+                name_template=name_template,
             )
     except InvalidInput as exc:
         details = "; ".join(

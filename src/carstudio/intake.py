@@ -13,6 +13,7 @@ import functools
 import io
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,37 +57,9 @@ _MIB = 1024 * 1024
 
 HeaderStatus = Literal["known", "mapped", "ignored"]
 
-# Header names after folding (see `header_key`) that mean a known column.
-SYNONYMS: dict[str, str] = {
-    "bodystyle": "body_style",
-    "body": "body_style",
-    "body_type": "body_style",
-    "bodytype": "body_style",
-    "style": "body_style",
-    "colour": "color",
-    "colour_name": "color",
-    "color_name": "color",
-    "exterior_color": "color",
-    "exterior_colour": "color",
-    "paint": "color",
-    "model_year": "year",
-    "yr": "year",
-    "aspect": "aspect_ratio",
-    "ratio": "aspect_ratio",
-    "aspectratio": "aspect_ratio",
-    "bg": "background",
-    "backdrop": "background",
-    "scene": "background",
-    "brand": "make",
-    "manufacturer": "make",
-    "marque": "make",
-    "trim_level": "trim",
-    "grade": "trim",
-    "variant": "trim",
-    "model_name": "model",
-}
-
-_FOLD = re.compile(r"[\s.\-_]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NUMBER_SIGN = re.compile(r"[#№]|\bn[°º]")
+_FOLD = re.compile(r"[^a-z0-9]+")
 _QUOTED = re.compile(r'"[^"]*"')
 # C0 controls other than tab/newline/return, and DEL: plain text has almost none of these.
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -146,6 +119,8 @@ class IntakeRow:
     values: dict[str, str]
     spec: CarSpec | None
     errors: list[RowError]
+    warnings: list[RowError] = field(default_factory=list)
+    """What may be wrong in a valid row (a VIN's check digit); shown, never refused."""
 
     @property
     def valid(self) -> bool:
@@ -162,6 +137,8 @@ class IntakeReport:
     encoding: str
     delimiter: str
     max_rows: int = MAX_ROWS
+    file_names: dict[int, str] = field(default_factory=dict)
+    """Row number -> the name its image would get (filled in by the batch service)."""
 
     @property
     def ok(self) -> bool:
@@ -175,6 +152,10 @@ class IntakeReport:
     @property
     def row_errors(self) -> list[RowError]:
         return [error for row in self.rows for error in row.errors]
+
+    @property
+    def row_warnings(self) -> list[RowError]:
+        return [warning for row in self.rows for warning in row.warnings]
 
     @property
     def valid_rows(self) -> list[IntakeRow]:
@@ -276,16 +257,32 @@ def template_csv() -> str:
 
 
 def header_key(name: str) -> str:
-    """Fold a header name for matching: "Body-Style " -> "body_style"."""
-    return _FOLD.sub("_", clean_text(name).lower()).strip("_")
+    """Fold a header name for matching: case, spaces, punctuation, accents and CamelCase go,
+    and a number sign is "no": "Body-Style " and "BodyStyle" -> "body_style", "Stock #" ->
+    "stock_no", "Année" -> "annee"."""
+    text = _CAMEL.sub(" ", clean_text(name))
+    text = _NUMBER_SIGN.sub(" no ", text.casefold())
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _FOLD.sub("_", folded).strip("_")
+
+
+def _header_table() -> dict[str, tuple[str, int]]:
+    table: dict[str, tuple[str, int]] = {}
+    for name, car_field in REGISTRY.items():
+        for rank, header in enumerate(car_field.headers):
+            table.setdefault(header_key(header), (name, rank))
+    return table
+
+
+HEADERS: dict[str, tuple[str, int]] = _header_table()
+"""Folded header -> (car field, rank): every spelling the registry accepts; rank 0 is the
+field's most specific header, which wins where a file has several."""
 
 
 def match_header(name: str) -> str | None:
-    """The known column a header name means, or None."""
-    key = header_key(name)
-    if key in FIELDS:
-        return key
-    return SYNONYMS.get(key)
+    """The car field a header name means, or None."""
+    found = HEADERS.get(header_key(name))
+    return found[0] if found else None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -648,7 +645,8 @@ def _intake_row(
             add(column, _plain(str(problem.get("msg", "invalid value"))))
 
     if spec is not None and not errors:
-        return IntakeRow(number, spec.as_row(), spec, [])
+        values = spec.as_row()
+        return IntakeRow(number, values, spec, [], _warnings(number, values))
     values = {
         name: _shown(raw[name]) if name in errors else _normalized(name, raw[name])
         for name in FIELDS
@@ -657,6 +655,16 @@ def _intake_row(
         errors.values(), key=lambda e: -1 if e.column is None else FIELDS.index(e.column)
     )
     return IntakeRow(number, values, None, ordered)
+
+
+def _warnings(number: int, values: dict[str, str]) -> list[RowError]:
+    """What the registry's checks find doubtful in a valid row's values."""
+    found = []
+    for name, car_field in REGISTRY.items():
+        message = car_field.warning(values[name]) if car_field.warning and values[name] else None
+        if message:
+            found.append(RowError(number, name, message))
+    return found
 
 
 def _normalized(name: str, text: str) -> str:

@@ -109,3 +109,11 @@ def unique_stem(
         stem = f"{stem}-row{row}"
     taken.add(stem.casefold())
     return stem
+
+
+def file_stems(
+    cars: list[tuple[int, CarSpec]], template: NameTemplate | None = None
+) -> dict[int, str]:
+    """Row number -> stem for a batch's cars, unique within it, in row order."""
+    taken: set[str] = set()
+    return {row: unique_stem(spec, row, taken, template) for row, spec in cars}

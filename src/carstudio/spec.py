@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -85,6 +86,63 @@ def _bad_year(value: Any) -> int:
     raise ValueError(f"year must be four digits, like 2024 (got {str(value)[:20]!r})")
 
 
+VIN_LENGTH = 17
+# ISO 3779 / 49 CFR 565: letters stand for digits, each position has a weight; I, O and Q
+# are never used, so they cannot be mistaken for 1 and 0.
+_VIN_VALUES = dict(
+    zip(
+        "ABCDEFGHJKLMNPRSTUVWXYZ",
+        (1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9, 2, 3, 4, 5, 6, 7, 8, 9),
+        strict=True,
+    )
+)
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_VIN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+
+
+def parse_vin(value: Any) -> str:
+    """A VIN as written, upper case, without spaces or dashes; empty means none. Seventeen
+    letters and digits (no I, O or Q), or a ValueError that says what is wrong."""
+    text = re.sub(r"[\s\-]", "", clean_text(value)).upper()
+    if not text:
+        return ""
+    if len(text) != VIN_LENGTH:
+        raise ValueError(
+            f"a VIN has {VIN_LENGTH} characters; this one has {len(text)} ({text[:24]!r})"
+        )
+    if not _VIN.fullmatch(text):
+        odd = sorted({ch for ch in text if not _VIN.fullmatch(ch * VIN_LENGTH)})
+        raise ValueError(
+            f"a VIN holds only letters and digits, never I, O or Q (found {''.join(odd)!r})"
+        )
+    return text
+
+
+def vin_check_digit(vin: str) -> str:
+    """The North American check digit (position 9) a 17-character VIN should carry."""
+    total = sum(
+        (int(ch) if ch.isdigit() else _VIN_VALUES[ch]) * weight
+        for ch, weight in zip(vin, _VIN_WEIGHTS, strict=True)
+    )
+    remainder = total % 11
+    return "X" if remainder == 10 else str(remainder)
+
+
+def vin_warning(vin: str) -> str | None:
+    """Why a valid-looking VIN may hold a typo, or None. Only a VIN whose 9th character is a
+    check digit (0-9 or X, as every North American VIN has) is checked; European makers
+    often put a letter there, which is allowed."""
+    if len(vin) != VIN_LENGTH or not (vin[8].isdigit() or vin[8] == "X"):
+        return None
+    expected = vin_check_digit(vin)
+    if vin[8] == expected:
+        return None
+    return (
+        f"VIN {vin}: its check digit (9th character) is {vin[8]} but its other characters "
+        f"give {expected}; check it for a typo."
+    )
+
+
 # --- the field registry ----------------------------------------------------------------------
 
 Role = Literal["describes", "identifies", "renders"]
@@ -115,6 +173,8 @@ class CarField:
     that identify the car come before those that describe it, whatever their numbers."""
     core: bool = False
     """One of the fields without which a file says little about its cars."""
+    warning: Callable[[str], str | None] | None = None
+    """Why a valid value may still be wrong (a VIN's check digit), shown but not refused."""
     name: str = ""
     default: str = ""
     example: str = ""
@@ -258,6 +318,8 @@ class CarSpec(BaseModel):
             headers=(
                 "Body Style",
                 "Body Type",
+                "Bodystyle",
+                "Bodytype",
                 "Vehicle Style",
                 "Body",
                 "Style",
@@ -313,6 +375,7 @@ class CarSpec(BaseModel):
             headers=(
                 "Trim",
                 "Trim Level",
+                "Trimlevel",
                 "Series",
                 "Version",
                 "Grade",
@@ -339,6 +402,7 @@ class CarSpec(BaseModel):
             "Model year, four digits.",
             headers=(
                 "Model Year",
+                "Modelyear",
                 "Year",
                 "Yr",
                 "Modelljahr",
@@ -366,6 +430,8 @@ class CarSpec(BaseModel):
             "Paint colour, e.g. pearl white.",
             headers=(
                 "Exterior Color",
+                "Exteriorcolor",
+                "Extcolor",
                 "Ext Color",
                 "Exterior Colour",
                 "Ext Colour",
@@ -439,7 +505,7 @@ class CarSpec(BaseModel):
             "Aspect ratio",
             "Shape of the image.",
             role="renders",
-            headers=("Aspect Ratio", "Aspect", "Ratio", "Seitenverhältnis"),
+            headers=("Aspect Ratio", "Aspectratio", "Aspect", "Ratio", "Seitenverhältnis"),
             choices=(
                 ("1:1", "1:1 Square"),
                 ("16:9", "16:9 Wide"),
@@ -449,6 +515,76 @@ class CarSpec(BaseModel):
             ),
         ),
     ] = AspectRatio.SQUARE
+
+    vin: Annotated[
+        str,
+        BeforeValidator(parse_vin),
+        CarField(
+            "VIN",
+            "Vehicle identification number, 17 characters; never sent to the image model.",
+            role="identifies",
+            headers=(
+                "VIN",
+                "VIN Number",
+                "Vehicle Identification Number",
+                "VIN Code",
+                "FIN",
+                "Fahrgestellnummer",
+                "Fahrzeug-Identifizierungsnummer",
+                "Numéro VIN",
+                "Numéro de série",
+                "Número de bastidor",
+                "Bastidor",
+                "Numero di telaio",
+                "Telaio",
+                "Chassisnummer",
+                "Numer VIN",
+                "Numer nadwozia",
+            ),
+            looks_like=("vin", "fin", "fahrgestellnummer", "bastidor", "telaio", "chassis"),
+            placeholder="1HGCM82633A004352",
+            file_name=2,
+            warning=vin_warning,
+        ),
+    ] = Field(default="", examples=["1HGCM82633A004352"])
+    stock_number: Annotated[
+        Text,
+        CarField(
+            "Stock number",
+            "The dealer's own number for the car; never sent to the image model.",
+            role="identifies",
+            # "id" last: a Google vehicle feed's stock number, unless a clearer column exists.
+            headers=(
+                "Stock Number",
+                "Stocknumber",
+                "Stockno",
+                "Stock #",
+                "Stock No.",
+                "Stock Num",
+                "Stock Nbr",
+                "Stock ID",
+                "Stock",
+                "Inventory Number",
+                "Vehicle ID",
+                "Bestandsnummer",
+                "Interne Nummer",
+                "Fahrzeugnummer",
+                "Numéro de stock",
+                "N° de stock",
+                "Référence",
+                "Número de stock",
+                "Referencia",
+                "Numero di stock",
+                "Riferimento",
+                "Voorraadnummer",
+                "Numer magazynowy",
+                "ID",
+            ),
+            looks_like=("stock", "bestandsnummer", "voorraadnummer", "inventory"),
+            placeholder="A1234",
+            file_name=1,
+        ),
+    ] = Field(default="", examples=["T24-0117"])
 
     @model_validator(mode="after")
     def _needs_make_or_model(self) -> CarSpec:

@@ -12,7 +12,7 @@ from typing import Any
 
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
-from carstudio.spec import FIELDS
+from carstudio.spec import FIELDS, IDENTITY_FIELDS
 
 PART_PREFIX = "."
 """Unfinished ZIPs are hidden files: `.<job>.zip.<pid>.part`."""
@@ -70,6 +70,7 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
                 "reason": row.error,
                 "kind": row.failure,
                 "values": row.values,
+                "identity": {name: row.values.get(name, "") for name in IDENTITY_FIELDS},
             }
             for row in rows
         ],

@@ -12,10 +12,11 @@ import shutil
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,11 @@ from carstudio.jobs.slots import SingleImageLine
 from carstudio.jobs.states import JobState, RowState
 from carstudio.jobs.store import Store, database_url
 from carstudio.jobs.worker import CANCELED_REASON, RowWorker
-from carstudio.naming import unique_stem
+from carstudio.naming import NameTemplate, file_stems
 from carstudio.providers import Provider
 from carstudio.providers.models import REPLACEMENT, get_model, requested_model
 from carstudio.providers.prices import CURRENCY, PriceBook
+from carstudio.spec import IDENTITY_FIELDS, CarSpec
 from carstudio.storage import StorageGuard, is_storage_fault
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class RowStatus:
     failure: str | None
     seconds: float | None
     cached: bool = False
+    identity: Mapping[str, str] = field(default_factory=dict)
+    """The fields that identify the car on the lot (spec.IDENTITY_FIELDS), as the file gave them."""
 
     @property
     def retryable(self) -> bool:
@@ -108,6 +112,14 @@ class JobStatus:
     archive_problem: str | None = None
     """Why its ZIP is not there yet, after a failed try to build it."""
     rows: tuple[RowStatus, ...] = ()
+    version: int = 0
+    """The job's change counter when this answer was read."""
+
+    @property
+    def tag(self) -> str:
+        """Names this answer: it changes whenever anything the answer says does."""
+        problem = zlib.crc32(self.storage_problem.encode()) if self.storage_problem else 0
+        return f"{self.version}.{problem:x}"
 
     @property
     def percent(self) -> int:
@@ -166,7 +178,8 @@ class Estimate:
 
 
 class StatusCache:
-    """Recent progress answers by job id, shared by every request thread.
+    """Recent progress answers by job id, shared by every request thread: each is trusted as
+    it is for `ttl` seconds, and after that kept to be compared with the job's version.
 
     Every read and write holds the lock, so a thread pruning old answers never walks the
     dictionary while another adds to it. Answers are immutable, so handing one out is safe.
@@ -181,11 +194,18 @@ class StatusCache:
         self._entries: dict[str, tuple[float, JobStatus]] = {}
 
     def get(self, job_id: str) -> JobStatus | None:
+        """The answer, if it was read or confirmed less than `ttl` seconds ago."""
         with self._lock:
             entry = self._entries.get(job_id)
         if entry is None or self._clock() - entry[0] >= self.ttl:
             return None
         return entry[1]
+
+    def last(self, job_id: str) -> JobStatus | None:
+        """The last answer kept, however old."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+        return None if entry is None else entry[1]
 
     def put(self, job_id: str, status: JobStatus) -> None:
         now = self._clock()
@@ -403,9 +423,13 @@ class BatchService:
 
     # -- intake and submission --------------------------------------------------------------------
 
-    def validate(self, data: bytes) -> IntakeReport:
-        """The intake report for a file; starts nothing and costs nothing."""
-        return read_intake(data)
+    def validate(self, data: bytes, *, name_template: str | None = None) -> IntakeReport:
+        """The intake report for a file, with the names its images would get; starts nothing
+        and costs nothing."""
+        template = NameTemplate.parse(name_template)
+        report = read_intake(data)
+        report.file_names = file_stems(_cars(report), template)
+        return report
 
     def estimate(
         self, report: IntakeReport, *, model: str | None = None, fresh: bool = False
@@ -435,12 +459,15 @@ class BatchService:
         model: str | None = None,
         owner: Viewer = ANYONE,
         fresh: bool = False,
+        name_template: str | None = None,
     ) -> str:
         """Check the file, persist the job and its rows, and queue one task per valid row.
 
         `model` is a name from the models table; None runs the batch on the setting's model.
+        `name_template` names the images (`naming.NameTemplate`; None: the default).
         """
         provider = self.studio.provider_for(model)
+        template = NameTemplate.parse(name_template)
         report = read_intake(data)
         self.storage.check()
         self._check_budgets(self.estimate(report, model=model, fresh=fresh))
@@ -457,7 +484,7 @@ class BatchService:
         if not report.valid_rows:
             raise InvalidInput("No row in this file can be generated.")
         job_id = uuid.uuid4().hex
-        taken: set[str] = set()
+        stems = file_stems(_cars(report), template)
         rows: list[Row] = []
         for item in report.rows:
             if item.spec is None:
@@ -481,7 +508,7 @@ class BatchService:
                     values=item.values,
                     spec=item.spec.model_dump(mode="json"),
                     prompt=self.studio.prompts.build(item.spec),
-                    stem=unique_stem(item.spec, item.row, taken),
+                    stem=stems[item.row],
                 )
             )
         job = Job(
@@ -518,16 +545,30 @@ class BatchService:
         return job
 
     def status(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus:
-        """A job's progress; answers are reused for a moment, as many pages may be polling."""
+        """A job's progress, as many pages may be polling it: an answer is reused as it is
+        for a moment, then for as long as the job's version (and the storage problem it
+        reports) stays the same; only a change reads the rows again."""
         cached = self._status_cache.get(job_id)
         if cached is not None:
             if not viewer.sees(cached.owner_id):
                 raise NotFound("There is no batch with that id.")
             return cached
-        job, rows = self.store.progress(job_id) if len(job_id) == _JOB_ID_LENGTH else (None, [])
-        status = self._status(self._check(job, viewer), rows)
+        job = self._check(self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None, viewer)
+        last = self._status_cache.last(job_id)
+        if (
+            last is not None
+            and last.version == job.version
+            and last.storage_problem == self._storage_problem(job)
+        ):
+            self._status_cache.put(job_id, last)
+            return last
+        found, rows = self.store.progress(job_id)
+        status = self._status(self._check(found, viewer), rows)
         self._status_cache.put(job_id, status)
         return status
+
+    def _storage_problem(self, job: Job) -> str | None:
+        return self.storage.problem() if job.state != JobState.READY.value else None
 
     def _status(self, job: Job, rows: list[RowProgress]) -> JobStatus:
         by_state = Counter(row.state for row in rows)
@@ -554,12 +595,14 @@ class BatchService:
             stop_failure=job.stop_failure,
             replaced_model=job.replaced_model,
             switch_to=self._switch_to(job),
-            storage_problem=(self.storage.problem() if job.state != JobState.READY.value else None),
+            storage_problem=self._storage_problem(job),
+            version=job.version,
             rows=tuple(
                 RowStatus(
                     row=row.row,
                     state=row.state,
                     title=_title(row.values),
+                    identity={name: row.values.get(name, "") for name in IDENTITY_FIELDS},
                     image_name=row.image_name if row.state == RowState.DONE.value else None,
                     error=row.error,
                     failure=row.failure,
@@ -788,6 +831,10 @@ def _outcomes(by_state: Mapping[str, int]) -> tuple[int, int, int]:
         by_state.get(RowState.FAILED.value, 0) + canceled,
         canceled,
     )
+
+
+def _cars(report: IntakeReport) -> list[tuple[int, CarSpec]]:
+    return [(item.row, item.spec) for item in report.rows if item.spec is not None]
 
 
 def _title(values: dict[str, str]) -> str:

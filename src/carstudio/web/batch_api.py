@@ -48,7 +48,9 @@ Batches = Annotated[BatchService, Depends(get_batches)]
 async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     """Check a CSV and preview it; never starts anything and never costs money."""
     upload = await read_csv_upload(request)
-    report = await run_in_threadpool(batches.validate, upload.data)
+    report = await run_in_threadpool(
+        batches.validate, upload.data, name_template=upload.name_template
+    )
     estimate = batches.estimate(report, model=upload.image_model, fresh=upload.fresh)
     return IntakeReportOut.of(report, estimate)
 
@@ -73,6 +75,7 @@ async def submit_batch(
         model=upload.image_model,
         owner=viewer,
         fresh=upload.fresh,
+        name_template=upload.name_template,
     )
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url

@@ -14,6 +14,7 @@ from carstudio.billing.ledger import dollars
 from carstudio.config import Settings
 from carstudio.errors import ConfigurationError
 from carstudio.jobs.service import BatchService
+from carstudio.naming import default_template
 from carstudio.providers.models import MODELS, REPLACEMENT, get_model
 from carstudio.providers.prices import PriceBook
 from carstudio.spec import FIRST_CAR_YEAR, REGISTRY, instructions, latest_model_year
@@ -119,6 +120,7 @@ def page_context(settings: Settings, prices: PriceBook) -> dict[str, Any]:
         "max_upload_mb": intake.MAX_BYTES // (1024 * 1024),
         "max_upload_bytes": intake.MAX_BYTES,
         "instructions": instructions(intake.MAX_ROWS, settings.concurrency),
+        "default_name_template": default_template(),
         "first_year": FIRST_CAR_YEAR,
         "last_year": latest_model_year(),
         "car_fields": car_fields(),

@@ -124,6 +124,12 @@ class PreviewRow(ApiModel):
     values: dict[str, str]
     errors: list[CellError]
     valid: bool
+    file_name: str | None = Field(
+        default=None, description="The name its image will get (without the file type)."
+    )
+    warnings: list[CellError] = Field(
+        default_factory=list, description="What may be wrong though the row can run."
+    )
 
 
 class EstimateOut(ApiModel):
@@ -163,6 +169,9 @@ class IntakeReportOut(ApiModel):
     columns: list[Column]
     preview: list[PreviewRow]
     row_errors: list[RowError]
+    row_warnings: list[RowError] = Field(
+        default_factory=list, description="Doubtful values in rows that can still run."
+    )
     encoding: str
     encoding_label: str
     delimiter: str
@@ -192,11 +201,16 @@ class IntakeReportOut(ApiModel):
                     values=dict(row.values),
                     errors=[CellError(column=e.column, message=e.message) for e in row.errors],
                     valid=row.valid,
+                    file_name=report.file_names.get(row.row),
+                    warnings=[CellError(column=w.column, message=w.message) for w in row.warnings],
                 )
                 for row in report.preview
             ],
             row_errors=[
                 RowError(row=e.row, column=e.column, message=e.message) for e in report.row_errors
+            ],
+            row_warnings=[
+                RowError(row=w.row, column=w.column, message=w.message) for w in report.row_warnings
             ],
             encoding=report.encoding,
             encoding_label=report.encoding_label,
@@ -228,6 +242,11 @@ class RowProgressOut(ApiModel):
     retryable: bool
     seconds: float | None
     cached: bool = Field(description="Its image came from the image cache, at no cost.")
+    identity: dict[str, str] = Field(
+        default_factory=dict,
+        description="The fields that identify the car on the lot (`vin`, `stock_number`), "
+        "as the file gave them.",
+    )
 
     @classmethod
     def of(cls, row: RowStatus, base: str) -> RowProgressOut:
@@ -243,6 +262,7 @@ class RowProgressOut(ApiModel):
             retryable=row.retryable,
             seconds=row.seconds,
             cached=row.cached,
+            identity=dict(row.identity),
         )
 
 

@@ -37,6 +37,12 @@ UPLOAD_SCHEMA = {
                             "description": "A model from the supported table; default the "
                             "server's setting.",
                         },
+                        "nameTemplate": {
+                            "type": "string",
+                            "description": "How the images are named, from the car fields: "
+                            "`{stock_number}_{make}-{model}`; default the stock number and "
+                            "VIN, then make, model, year, body style, trim and background.",
+                        },
                     },
                 }
             }
@@ -52,6 +58,7 @@ class CsvUpload:
     skip_invalid: bool
     image_model: str | None = None
     fresh: bool = False
+    name_template: str | None = None
 
 
 def _too_large() -> TooLarge:
@@ -88,12 +95,14 @@ async def read_csv_upload(request: Request) -> CsvUpload:
             raise _too_large()
         skip = str(form.get("skipInvalid", "")).strip().lower() in _TRUE
         model = form.get("imageModel")
+        template = form.get("nameTemplate")
         return CsvUpload(
             data=data,
             filename=upload.filename or "",
             skip_invalid=skip,
             image_model=model.strip() or None if isinstance(model, str) else None,
             fresh=str(form.get("fresh", "")).strip().lower() in _TRUE,
+            name_template=template.strip() or None if isinstance(template, str) else None,
         )
     finally:
         await form.close()

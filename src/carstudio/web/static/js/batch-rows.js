@@ -1,11 +1,13 @@
 // <batch-rows>: one tile per row of a batch, in row order: its thumbnail once the image
-// exists (linking to the full image), the car, and the row's state in words. Tiles are kept
+// exists (linking to the full image), the car, what identifies it on the lot (stock number,
+// VIN: the registry's identity fields), and the row's state in words. Tiles are kept
 // between updates, so a thumbnail is fetched once and never flickers. Its markup is the page's
 // <template id="batch-rows-template">, each tile <template id="batch-row-template">.
 //
 //   methods: show(rows)  rows: the `rows` of GET /api/batch/{id}
 //            clear()
 
+import { identityWords } from "./car-fields.js";
 import { cloneTemplate, partsOf } from "./dom.js";
 import { formatSeconds } from "./format.js";
 
@@ -80,6 +82,11 @@ export class BatchRows extends HTMLElement {
       tile.rowTitle.textContent = title;
       tile.rowTitle.title = title;
     }
+    const identity = identityWords(row.identity);
+    if (tile.rowIdentity.textContent !== identity) {
+      tile.rowIdentity.textContent = identity;
+      tile.rowIdentity.hidden = !identity;
+    }
     const words = ROW_WORDS[row.state] || String(row.state);
     const took = row.state === "done" && Number(row.seconds) > 0 ? formatSeconds(row.seconds) : "";
     tile.rowState.textContent = took ? `${words} · ${took}` : words;
@@ -92,7 +99,7 @@ export class BatchRows extends HTMLElement {
       const link = cloneTemplate("batch-thumb-template").firstElementChild;
       const img = link.querySelector("img");
       link.href = row.imageUrl || thumb;
-      img.alt = `Row ${row.row}: ${title}`;
+      img.alt = identity ? `Row ${row.row}: ${title} (${identity})` : `Row ${row.row}: ${title}`;
       img.addEventListener("load", () => tile.node.classList.add("has-image"));
       img.addEventListener("error", () => tile.node.classList.add("is-broken"));
       img.src = thumb;

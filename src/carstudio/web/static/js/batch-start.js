@@ -3,10 +3,11 @@
 // cost (the validate answer's estimate). It decides whether the checked file can run; starting
 // it is left to whoever listens. Its markup is the page's <template id="batch-start-template">.
 //
-//   events:   "start-batch"  detail: {skipInvalid, imageModel, fresh}   Start Batch was pressed
-//             "change"       (bubbling) the skip choice, the model or "Make new images"
-//                            changed; event.target.name says which: "skipInvalid" | "imageModel"
-//                            | "fresh"
+//   events:   "start-batch"  detail: {skipInvalid, imageModel, fresh, nameTemplate}   Start
+//                            Batch was pressed
+//             "change"       (bubbling) the skip choice, the model, "Make new images" or the
+//                            file names changed; event.target.name says which: "skipInvalid" |
+//                            "imageModel" | "fresh" | "nameTemplate"
 //   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked"
 //                                  | "repricing" (checked, and being checked again for another
 //                                  model) | "submitting"
@@ -15,6 +16,7 @@
 //             skipInvalid  whether invalid rows are to be skipped (only when some are)
 //             imageModel   the model chosen for the batch
 //             fresh        whether "Make new images" is ticked (no image made before is reused)
+//             nameTemplate how the images are to be named ("" for the server's default)
 
 import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
 import { plural } from "./format.js";
@@ -34,8 +36,8 @@ export class BatchStart extends HTMLElement {
     this.replaceChildren(content);
     this._parts.start.addEventListener("click", () => {
       if (this._state === "ready") {
-        const { skipInvalid, imageModel, fresh } = this;
-        emit(this, "start-batch", { skipInvalid, imageModel, fresh });
+        const { skipInvalid, imageModel, fresh, nameTemplate } = this;
+        emit(this, "start-batch", { skipInvalid, imageModel, fresh, nameTemplate });
       }
     });
     this.show("empty", null);
@@ -57,6 +59,10 @@ export class BatchStart extends HTMLElement {
     return this._parts.fresh.checked;
   }
 
+  get nameTemplate() {
+    return this._parts.nameTemplate.value.trim();
+  }
+
   /** Forget the skip choice; the model and "Make new images" stay as chosen, for the next file. */
   reset() {
     this._parts.skipInvalid.checked = false;
@@ -64,13 +70,14 @@ export class BatchStart extends HTMLElement {
 
   /** Show where the file stands; a checked file becomes "ready" or "blocked". */
   show(phase, report) {
-    const { skip, skipInvalid, skipText, reason, start, imageModel, fresh } = this._parts;
+    const { skip, skipInvalid, skipText, reason, start, imageModel, fresh, nameTemplate } = this._parts;
     const valid = report ? Number(report.validCount) || 0 : 0;
     const invalid = report ? Number(report.invalidCount) || 0 : 0;
     const checked = phase === "checked" || phase === "repricing";
     const canSkip = (checked || phase === "submitting") && invalid > 0 && valid > 0;
     skip.hidden = !canSkip;
-    skipInvalid.disabled = imageModel.disabled = fresh.disabled = phase === "submitting";
+    const locked = phase === "submitting";
+    skipInvalid.disabled = imageModel.disabled = fresh.disabled = nameTemplate.disabled = locked;
     skipText.textContent =
       valid === 1
         ? `Skip invalid rows (${invalid}) and make the valid one`

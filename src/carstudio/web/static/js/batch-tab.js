@@ -88,7 +88,7 @@ export class BatchTab extends HTMLElement {
     this._start.addEventListener("change", (event) => {
       // Another model has another price, and new images forgo the ones made before: a checked
       // file (or one being checked) is asked again.
-      const repriced = ["imageModel", "fresh"].includes(event.target.name);
+      const repriced = ["imageModel", "fresh", "nameTemplate"].includes(event.target.name);
       if (repriced && (this._report || this._check)) this._validate();
       else this._render();
     });
@@ -145,6 +145,7 @@ export class BatchTab extends HTMLElement {
     const imageModel = this._start.imageModel;
     if (imageModel) body.append("imageModel", imageModel);
     if (this._start.fresh) body.append("fresh", "true");
+    if (this._start.nameTemplate) body.append("nameTemplate", this._start.nameTemplate);
     try {
       const report = await request(VALIDATE_URL, { method: "POST", body, signal: check.signal });
       if (this._check === check) this._report = report;
@@ -168,7 +169,7 @@ export class BatchTab extends HTMLElement {
     this._render();
   }
 
-  async _submit({ skipInvalid, imageModel, fresh }) {
+  async _submit({ skipInvalid, imageModel, fresh, nameTemplate }) {
     if (this._start.state !== "ready") return;
     const file = this._file;
     const body = new FormData();
@@ -176,6 +177,7 @@ export class BatchTab extends HTMLElement {
     if (skipInvalid) body.append("skipInvalid", "true");
     if (imageModel) body.append("imageModel", imageModel);
     if (fresh) body.append("fresh", "true");
+    if (nameTemplate) body.append("nameTemplate", nameTemplate);
     this._submitting = true;
     this._submitError = null;
     this._render();

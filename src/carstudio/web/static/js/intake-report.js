@@ -140,6 +140,16 @@ export class IntakeReport extends HTMLElement {
         dash.setAttribute("aria-hidden", "true");
         td.append(dash, el("span", "visually-hidden", "empty"));
       }
+      const doubts = (item.warnings || []).filter((warning) => warning.column === name);
+      if (doubts.length) {
+        // A doubtful value (a VIN whose check digit does not add up) runs, but is pointed out.
+        const words = doubts.map((warning) => String(warning.message)).join(" ");
+        const note = el("span", "cu-cell__warning", words);
+        note.dataset.part = "cell-warning";
+        td.dataset.warning = "true";
+        td.title = words;
+        td.append(note);
+      }
       const messages = byColumn.get(name);
       if (messages) {
         td.classList.add("is-invalid");
@@ -155,6 +165,12 @@ export class IntakeReport extends HTMLElement {
     const status = el("td", "cu-table__status");
     if (valid) {
       status.append(el("span", "cu-badge cu-badge--ok", "Ready"));
+      if (item.fileName) {
+        // The name its image will get in the ZIP, so the dealer can match it to the car.
+        const name = el("span", "cu-cell__value", ` ${item.fileName}`);
+        name.dataset.part = "file-name";
+        status.append(name);
+      }
     } else {
       status.append(el("span", "cu-badge cu-badge--bad", "Needs fixing"));
       for (const message of general) status.append(el("span", "cu-cell__error", message));
