@@ -113,6 +113,11 @@ def add_image_cache(conn: Connection) -> None:
     _add_column(conn, "ledger", "cached", "BOOLEAN NOT NULL DEFAULT FALSE")
 
 
+def add_jobs_version(conn: Connection) -> None:
+    """A job's change counter: progress answers are rebuilt only when it moves."""
+    _add_column(conn, "jobs", "version", "INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -124,6 +129,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_archive_retries", add_archive_retries),
     Migration("add_ledger", add_ledger),
     Migration("add_image_cache", add_image_cache),
+    Migration("add_jobs_version", add_jobs_version),
 )
 
 

@@ -38,6 +38,9 @@ class Job(Base):
     """Why the last try to build the ZIP failed; it is tried again at `archive_retry_at`."""
     archive_retry_at: Mapped[float | None] = mapped_column(Float, default=None)
     archive_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    """Counts every change to the job or to what its rows show, so a progress answer is
+    rebuilt only when something changed (and an unchanged one is told by its ETag)."""
 
 
 class Row(Base):

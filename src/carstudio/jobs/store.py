@@ -164,7 +164,7 @@ class Store:
 
     def set_job(self, job_id: str, **fields: Any) -> None:
         with self.session() as s:
-            s.execute(update(Job).where(Job.id == job_id).values(**fields))
+            s.execute(update(Job).where(Job.id == job_id).values(**fields, version=_NEXT))
 
     def settle_unstarted(
         self, job_id: str, state: RowState, *, error: str, failure: Failure
@@ -188,6 +188,8 @@ class Store:
                     in_flight=False,
                 ),
             )
+            if changed:
+                _touch(s, job_id)
             return changed
 
     def begin_archive(self, job_id: str) -> bool:
@@ -208,6 +210,7 @@ class Store:
                     state=JobState.ARCHIVING.value,
                     archive_started_at=self.clock(),
                     archive_retry_at=None,
+                    version=_NEXT,
                 ),
             )
             return bool(changed)
@@ -249,6 +252,7 @@ class Store:
                     archive_error=error,
                     archive_retry_at=self.clock() + wait,
                     archive_attempts=Job.archive_attempts + 1,
+                    version=_NEXT,
                 )
             )
 
@@ -278,7 +282,7 @@ class Store:
                     if job.finished_at is None
                     else Job.finished_at == job.finished_at,
                 )
-                .values(state=JobState.EXPIRED.value, zip_name=None),
+                .values(state=JobState.EXPIRED.value, zip_name=None, version=_NEXT),
             )
             return bool(changed)
 
@@ -342,6 +346,8 @@ class Store:
                     **creating_now,
                 ),
             )
+            if changed and creating:
+                _touch(s, _job_of(row_id))
             return bool(changed)
 
     def take_next(self, owner: str, limit: int, ttl: float) -> Turn:
@@ -377,6 +383,7 @@ class Store:
             fresh = row.prediction_id is None and row.create_sent_at is None
             if fresh:
                 row.state, row.create_sent_at = RowState.CREATING.value, now
+                _touch(s, row.job_id)
             return Turn(row=row, fresh=fresh, waiting=True)
 
     def queue_single(self, image_id: str, *, client: str, expires_at: float, cap: int) -> bool:
@@ -465,6 +472,8 @@ class Store:
             changed = _changed(
                 s, update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
             )
+            if changed and not fields.keys() <= _BOOKKEEPING:
+                _touch(s, _job_of(row_id))
         if changed and fields.get("in_flight") is False:
             self.slot_freed()
         return bool(changed)
@@ -542,7 +551,7 @@ class Store:
                 s,
                 update(Job)
                 .where(Job.id == job_id, Job.model == replaced)
-                .values(model=model, replaced_model=replaced),
+                .values(model=model, replaced_model=replaced, version=_NEXT),
             )
             return bool(changed)
 
@@ -611,6 +620,7 @@ def _requeue(row: Row, *, resume: bool = False) -> None:
 
 
 def _reopen(job: Job) -> None:
+    job.version += 1
     job.state = JobState.RUNNING.value
     job.canceled = False
     job.fatal_error = job.stop_failure = None
@@ -665,6 +675,20 @@ def _next_in_line(now: float) -> Any:
         .limit(1)
         .scalar_subquery()
     )
+
+
+_NEXT = Job.version + 1
+_BOOKKEEPING = frozenset({"lease_owner", "lease_expires", "in_flight", "queued_at", "worker"})
+"""Row fields no progress answer shows: changing only these leaves the job's version."""
+
+
+def _touch(session: Session, job_id: Any) -> None:
+    """Count a change to a job or its rows (`job_id`: an id, or a subquery giving one)."""
+    session.execute(update(Job).where(Job.id == job_id).values(version=_NEXT))
+
+
+def _job_of(row_id: int) -> Any:
+    return select(Row.job_id).where(Row.id == row_id).scalar_subquery()
 
 
 def _changed(session: Session, statement: Any) -> int:

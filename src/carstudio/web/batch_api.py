@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
+from carstudio.accounts.viewer import Viewer
 from carstudio.errors import InvalidInput, NotFound
 from carstudio.intake import template_csv
-from carstudio.jobs.service import BatchService
+from carstudio.jobs.service import BatchService, JobStatus
 from carstudio.web.auth import CurrentViewer
 from carstudio.web.schemas import (
     BatchAccepted,
@@ -112,10 +115,67 @@ def usage(
     return UsageOut.of(lines, start=start.isoformat(), end=end.isoformat(), month_to_date=month)
 
 
-@router.get("/api/batch/{job_id}", response_model=BatchStatusOut, responses=errors(404, 410))
-def batch_status(job_id: str, batches: Batches, viewer: CurrentViewer) -> BatchStatusOut:
-    """Progress of a batch; `zipUrl` is null until the ZIP is ready."""
-    return BatchStatusOut.of(batches.status(job_id, viewer))
+@router.get(
+    "/api/batch/{job_id}",
+    response_model=BatchStatusOut,
+    responses=errors(404, 410) | {304: {"description": "Nothing new since that `ETag`."}},
+)
+def batch_status(
+    job_id: str,
+    batches: Batches,
+    viewer: CurrentViewer,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Progress of a batch; `zipUrl` is null until the ZIP is ready. Send the `ETag` of the
+    last answer in `If-None-Match`: while nothing changed, the answer is a 304 with no body."""
+    status = batches.status(job_id, viewer)  # another user's batch is a 404 before any ETag
+    etag = status_etag(status, viewer)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(_STATUS_BODIES.of(status), media_type="application/json", headers=headers)
+
+
+def status_etag(status: JobStatus, viewer: Viewer) -> str:
+    """The answer's name for this viewer: it changes with the answer, and differs between
+    users, so one user's ETag never stands for another's answer."""
+    who = "-" if viewer.user_id is None else _digest(f"user {viewer.user_id}")
+    return f'"{status.id[:8]}.{status.tag}.{who}"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether `If-None-Match` names `etag` (weakly compared, as RFC 9110 13.1.2 asks)."""
+    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in wanted or etag in wanted
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+class StatusBodies:
+    """Progress answers as JSON, made once per job and tag however many pages poll."""
+
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bodies: dict[str, tuple[str, bytes]] = {}
+
+    def of(self, status: JobStatus) -> bytes:
+        with self._lock:
+            found = self._bodies.get(status.id)
+        if found is not None and found[0] == status.tag:
+            return found[1]
+        body = BatchStatusOut.of(status).model_dump_json(by_alias=True).encode()
+        with self._lock:
+            if len(self._bodies) >= self.MAX_ENTRIES:
+                self._bodies.clear()
+            self._bodies[status.id] = (status.tag, body)
+        return body
+
+
+_STATUS_BODIES = StatusBodies()
 
 
 @router.get(
