@@ -39,6 +39,32 @@ function fallbackMessage(status) {
  * @param {RequestInit & {json?: unknown}} [options]  `json` is sent as the JSON body
  */
 export async function request(url, options = {}) {
+  return (await send(url, options)).body;
+}
+
+/**
+ * GET a JSON resource that may be unchanged since the answer tagged `etag`: the server then
+ * answers 304 with no body, and this returns `{changed: false, etag}`; otherwise
+ * `{changed: true, body, etag}`. The caller keeps the last body. The browser's own cache is
+ * left out (`no-store`), so the 304 reaches this code instead of being replaced.
+ * @param {string} url
+ * @param {string} etag  the last answer's ETag, or ""
+ * @param {RequestInit} [options]
+ */
+export async function getIfChanged(url, etag, options = {}) {
+  const headers = etag ? { ...options.headers, "If-None-Match": etag } : options.headers;
+  const { response, body } = await send(url, {
+    ...options,
+    method: "GET",
+    cache: "no-store",
+    headers,
+  });
+  if (response.status === 304) return { changed: false, etag };
+  return { changed: true, body, etag: response.headers.get("ETag") || "" };
+}
+
+/** Send a request; the response and its decoded JSON body, or an ApiError thrown. */
+async function send(url, options) {
   const { json, headers, ...rest } = options;
   const init = { ...rest, headers: { Accept: "application/json", ...headers } };
   if (json !== undefined) {
@@ -68,6 +94,7 @@ export async function request(url, options = {}) {
     }
   }
 
+  if (response.status === 304) return { response, body: null };
   if (!response.ok) {
     const message =
       body && typeof body.error === "string" && body.error.trim()
@@ -84,7 +111,7 @@ export async function request(url, options = {}) {
       status: response.status,
     });
   }
-  return body;
+  return { response, body };
 }
 
 /** GET a JSON resource. */

@@ -1,5 +1,7 @@
 // <batch-progress>: one batch while it runs and after it has finished. It polls
-// GET /api/batch/{id} every `poll-interval` ms until the batch is ready, and shows the title,
+// GET /api/batch/{id} every `poll-interval` ms until the batch is ready (sending the last
+// answer's ETag: while nothing changed the server answers 304 and the last answer stands),
+// and shows the title,
 // a progress bar, counts and time left, why it stopped and which model made it, and hands the rest of each answer to its parts:
 // <batch-actions> (ZIP, retry, cancel, new batch), <failed-rows> and <batch-rows>. Its markup
 // is the page's <template id="batch-progress-template">; titles are set as text.
@@ -9,7 +11,7 @@
 //               "batch-new"                        (from <batch-actions>) start another batch
 //   methods:    refresh(), focusTitle()
 
-import { ApiError, getJSON } from "./api.js";
+import { ApiError, getIfChanged } from "./api.js";
 import { announcement, badge, modelNote, subtitle, timing } from "./batch-words.js";
 import { cloneTemplate, emit, partsOf } from "./dom.js";
 import { plural } from "./format.js";
@@ -28,6 +30,7 @@ export class BatchProgress extends HTMLElement {
     super();
     this._parts = null;
     this._status = null;
+    this._etag = "";
     this._timer = null;
     this._controller = null;
     this._generation = 0;
@@ -99,13 +102,19 @@ export class BatchProgress extends HTMLElement {
     this._controller = controller;
     const { connection } = this._parts;
     try {
-      const status = await getJSON(`/api/batch/${encodeURIComponent(id)}`, {
-        signal: controller.signal,
-      });
+      const answer = await getIfChanged(
+        `/api/batch/${encodeURIComponent(id)}`,
+        this._status ? this._etag : "",
+        { signal: controller.signal },
+      );
       if (generation !== this._generation) return null;
       this._failures = 0;
       connection.hidden = true;
-      this._render(status);
+      const status = answer.changed ? answer.body : this._status;
+      if (answer.changed) {
+        this._etag = answer.etag;
+        this._render(status);
+      }
       if (status.state !== "ready") this._schedule(this.pollInterval);
       return status;
     } catch (error) {
@@ -182,6 +191,7 @@ export class BatchProgress extends HTMLElement {
     this._stop();
     this._generation += 1;
     this._status = null;
+    this._etag = "";
     this._failures = 0;
     this._milestones.clear();
     const p = this._parts;
