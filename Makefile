@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 # Tests that need more than the test process: Chromium, Car Studio server or worker processes,
 # the machine's Redis and PostgreSQL (markers set in tests/conftest.py and the test files).
 SLOW_TESTS := browser or process or scale
-# The fast tests mostly wait on sockets and threads, so twice as many workers as cores; idle
-# workers take tests queued for busy ones, so no worker is left with a long tail.
+# The fast tests mostly wait on sockets and threads, so twice as many workers as cores. Tests
+# that share one module-wide app carry an xdist_group mark and run on one worker (loadgroup).
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
-FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" -n $(WORKERS) --dist worksteal
+FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" --ignore=tests/browser \
+	-n $(WORKERS) --dist loadgroup
 # pytest rewrites the asserts of its plugins (hypothesis, schemathesis) at every start unless it
 # may keep the result as bytecode: without that, each test worker starts seconds later.
 unexport PYTHONDONTWRITEBYTECODE

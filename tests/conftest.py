@@ -69,6 +69,14 @@ def _fresh_batch_status(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("carstudio.jobs.service.STATUS_TTL", 0.02)
 
 
+@pytest.fixture(autouse=True)
+def _quick_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`carstudio batch` reads its batch's progress every quarter second (every second from a
+    server), pacing a person's terminal; a test would wait that out after the last row."""
+    monkeypatch.setattr("carstudio.batch_runner.POLL_SECONDS", 0.02)
+    monkeypatch.setattr("carstudio.batch_runner.REMOTE_POLL_SECONDS", 0.05)
+
+
 @pytest.fixture
 def fake_replicate() -> Iterator[FakeReplicate]:
     with FakeReplicate(token=TOKEN, latency=0.05) as fake:

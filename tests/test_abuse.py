@@ -79,6 +79,11 @@ class FuzzTarget:
     """Path parameters of things that exist (a finished job, a single image)."""
 
 
+# The fuzzed operations share one app (below); under xdist they run on one worker so that app is
+# started once (`--dist loadgroup`, Makefile).
+fuzzing = pytest.mark.xdist_group("fuzzing")
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     """One app in preview mode for every operation, holding a finished batch and an image."""
@@ -124,6 +129,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
             asgi.shutdown_lifespans()
 
 
+@fuzzing
 def test_every_operation_is_fuzzed(fuzz_target: FuzzTarget) -> None:
     documented = {
         (result.ok().method.upper(), result.ok().path)
@@ -218,6 +224,7 @@ def fuzzer(name: str, strategy: st.SearchStrategy[schemathesis.Case]) -> Callabl
     return fuzz
 
 
+@fuzzing
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_fuzzed_requests_never_get_a_server_error(
     fuzz_target: FuzzTarget, method: str, path: str

@@ -109,7 +109,7 @@ TABLE: list[Fault] = [
         twice="did not answer (no answer in time)",
         failure="transient",
         paid=0,
-        add={"stall": 3.0},
+        add={"stall": 1.0},  # twice the read timeout of SHORT_CLOCK
         settings=SHORT_CLOCK,
     ),
     # -- create: fatal for the whole batch, never retried -------------------------------------

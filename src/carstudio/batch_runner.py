@@ -207,7 +207,6 @@ def run_remote_batch(
     skip_invalid: bool = False,
     model: str | None = None,
     console: Console | None = None,
-    interval: float = REMOTE_POLL_SECONDS,
     fresh: bool = False,
     name_template: str | None = None,
 ) -> int:
@@ -236,11 +235,11 @@ def run_remote_batch(
                 if attempt >= REMOTE_POLL_FAILURES:
                     raise
                 attempt += 1
-                time.sleep(interval)
+                time.sleep(REMOTE_POLL_SECONDS)
 
     try:
         try:
-            view = watch(read, console, interval=interval)
+            view = watch(read, console, interval=REMOTE_POLL_SECONDS)
         except KeyboardInterrupt:
             console.print(
                 f"Interrupted. Batch {job_id} keeps running on the server; "
