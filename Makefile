@@ -16,7 +16,7 @@ FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" --ignore=tests/browser \
 # may keep the result as bytecode: without that, each test worker starts seconds later.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run check test lint types chromium bench clean
+.PHONY: run check test lint types chromium exiftool bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ run: $(STAMP)
 check: lint types
 	$(FAST_TESTS) --hypothesis-profile=check
 
-test: chromium lint types
+test: chromium exiftool lint types
 	$(FAST_TESTS)
 	$(BIN)/pytest -m "$(SLOW_TESTS)"
 
@@ -44,6 +44,9 @@ types: $(STAMP)
 
 chromium:
 	@scripts/ensure-chromium
+
+exiftool:
+	@scripts/ensure-exiftool
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -23,6 +23,7 @@ from bench import (
     intake_speed,
     makespan,
     peak_rss,
+    qc_speed,
     row_overhead,
     scale_out,
     shutdown,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "slow": slow_clients.run,
     "scale": scale_out.run,
     "cache": cache_rerun.run,
+    "qc": qc_speed.run,
 }
 
 RSS_GROWTH_LIMIT_MB = 10.0
@@ -144,6 +146,16 @@ FIGURES: dict[str, list[Figure]] = {
             "≤ 10",
             lambda r: r["large_body_hwm_growth_mb"] <= 10,
         ),
+    ],
+    "qc": [
+        # The checks run on every image: at most 50 ms each, decoding included.
+        Figure("qc_ms_median_png", "ms", "≤ 50", lambda r: r["qc_ms_median_png"] <= 50),
+        Figure("qc_ms_p95_png", "ms"),
+        Figure("decode_ms_median_png", "ms"),
+        Figure("qc_ms_median_jpeg", "ms"),
+        Figure("decode_ms_median_jpeg", "ms"),
+        Figure("qc_wrong_images_missed", "", "= 0", lambda r: r["qc_wrong_images_missed"] == 0),
+        Figure("qc_good_images_flagged", "", "= 0", lambda r: r["qc_good_images_flagged"] == 0),
     ],
     "scale": [
         Figure("scale_one_worker_s", "s"),

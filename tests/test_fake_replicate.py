@@ -162,11 +162,11 @@ def test_an_unknown_model_is_a_404(client: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("ratio", "size"),
     [
-        ("1:1", (64, 64)),
-        ("16:9", (88, 48)),
-        ("9:16", (48, 88)),
-        ("4:3", (80, 56)),
-        ("3:4", (56, 80)),
+        ("1:1", (128, 128)),
+        ("16:9", (176, 96)),
+        ("9:16", (96, 176)),
+        ("4:3", (160, 112)),
+        ("3:4", (112, 160)),
     ],
 )
 def test_create_with_wait_succeeds_and_serves_a_png_of_the_ratio(
@@ -490,7 +490,7 @@ def test_data_uri_output(fake: FakeReplicate, client: httpx.Client) -> None:
     prefix = "data:image/png;base64,"
     assert body["status"] == "succeeded" and body["output"].startswith(prefix)
     image = open_image(base64.b64decode(body["output"].removeprefix(prefix)))
-    assert image.size == (48, 88)
+    assert image.size == (96, 176)
 
 
 def test_never_finishes_until_canceled(fake: FakeReplicate, client: httpx.Client) -> None:
@@ -551,9 +551,34 @@ def test_every_fault_kind_is_covered() -> None:
         "stall", "model_gone", "safety", "failed", "canceled", "aborted",
         "processing_with_output", "data_uri", "never_finishes", "poll_500", "poll_reset",
         "output_404", "truncated", "not_image", "created_then_502", "created_then_504",
-        "list_rate_limit", "list_500",
+        "list_rate_limit", "list_500", "wrong_colour", "grey_background", "wrong_aspect",
+        "blank", "duplicate",
     }  # fmt: skip
     assert set(FAULT_KINDS) == covered
+
+
+def test_scripted_pictures_succeed_but_show_the_wrong_thing(
+    fake: FakeReplicate, client: httpx.Client, plain: httpx.Client
+) -> None:
+    prompt = "Professional automotive studio photograph of a red Audi A4, on pure white"
+    fake.add_fault("wrong_aspect", when="A4")
+    fake.add_fault("blank", when="A6")
+    fake.add_fault("duplicate", when="A8")
+    fake.add_fault("grey_background", when="Q5")
+    good = plain.get(create(client, prompt.replace("A4", "Q3")).json()["output"]).content
+    pictures = {
+        model: plain.get(create(client, prompt.replace("A4", model)).json()["output"]).content
+        for model in ("A8", "A4", "A6", "Q5")
+    }
+    assert open_image(good).size == (128, 128)
+    assert open_image(pictures["A4"]).size == (176, 96)  # 16:9 where 1:1 was asked
+    assert len(set(open_image(pictures["A6"]).convert("RGB").getdata())) == 1
+    assert pictures["A8"] == good  # the latest other prompt's picture, byte for byte
+    corner = open_image(pictures["Q5"]).convert("RGB").getpixel((0, 0))
+    assert corner == (190, 190, 190) and open_image(good).convert("RGB").getpixel((0, 0)) == (
+        252, 252, 252
+    )  # fmt: skip
+    assert fake.pending_faults == []
 
 
 # -- sizes and process mode --------------------------------------------------------------

@@ -144,6 +144,24 @@ class Settings(BaseSettings):
         description="CARSTUDIO_CACHE_DAYS: how long an image stays in the image cache after it "
         "was last used; an identical request within that time costs nothing.",
     )
+    qc_rerolls: int = Field(
+        default=1,
+        ge=0,
+        le=1,
+        description="CARSTUDIO_QC_REROLLS: an image that fails a check (shape, background, "
+        "colour, blank, duplicate) is made once more, at the price of one more image; 0 turns "
+        "it off.",
+    )
+    paints_file: Path | None = Field(
+        default=None,
+        description="CARSTUDIO_PAINTS_FILE: a TOML file of colour phrases and sRGB hex colours "
+        "that extends the paint table the colour check uses.",
+    )
+    output: Literal["original", "listing-jpeg", "marketplace-4x3", "webp"] = Field(
+        default="original",
+        description="CARSTUDIO_OUTPUT: the files delivered when a request names none: original, "
+        "listing-jpeg, marketplace-4x3 or webp.",
+    )
     min_free_mb: int = Field(
         default=200,
         ge=0,

@@ -18,10 +18,10 @@ import argparse
 import base64
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import math
-import random
 import re
 import secrets
 import signal
@@ -43,10 +43,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from PIL import Image, ImageDraw
 
+from carstudio.quality.paints import paint_table
+
 __all__ = [
     "CREATE_FAULTS",
     "FAULT_KINDS",
     "FILE_FAULTS",
+    "IMAGE_FAULTS",
     "MODELS",
     "OUTCOME_FAULTS",
     "POLL_FAULTS",
@@ -97,7 +100,10 @@ OUTCOME_FAULTS = frozenset(
 POLL_FAULTS = frozenset({"poll_500", "poll_reset"})
 FILE_FAULTS = frozenset({"output_404", "truncated", "not_image"})
 LIST_FAULTS = frozenset({"list_rate_limit", "list_500"})
+# Pictures that succeed but are wrong for the prompt, as a model sometimes draws them.
+IMAGE_FAULTS = frozenset({"wrong_colour", "grey_background", "wrong_aspect", "blank", "duplicate"})
 FAULT_KINDS: dict[str, str] = {
+    **dict.fromkeys(IMAGE_FAULTS, "image"),
     **dict.fromkeys(LIST_FAULTS, "list"),
     **dict.fromkeys(CREATE_FAULTS, "create"),
     **dict.fromkeys(OUTCOME_FAULTS, "outcome"),
@@ -226,7 +232,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 
-# Imagen 3's native sizes; served images keep these proportions at 1/16 of the size.
+# Imagen 3's native sizes; served images keep these proportions at 1/8 of the size.
 _IMAGEN3_SIZES = {
     "1:1": (1024, 1024),
     "4:3": (1280, 896),
@@ -300,6 +306,10 @@ class _Prediction:
     retention: float
     stop_at: float | None = None
     stop_status: str = "canceled"
+    picture: str | None = None
+    """A scripted wrong picture (one of IMAGE_FAULTS), or None for the one the prompt asks."""
+    drawn_input: dict[str, Any] | None = None
+    """The input whose picture this prediction shows: its own, or another's for a duplicate."""
 
     @property
     def start_at(self) -> float | None:
@@ -519,36 +529,96 @@ def _dimensions(aspect_ratio: str, image_bytes: int) -> tuple[int, int]:
         ratio = int(a) / int(b) if a.isdigit() and b.isdigit() else 1.0
         width, height = 1024 * math.sqrt(ratio), 1024 / math.sqrt(ratio)
     # Noise pixels barely compress, so an RGB image of bytes/3 pixels is about that big.
-    scale = math.sqrt(image_bytes / 3 / (width * height)) if image_bytes > 0 else 1 / 16
+    scale = math.sqrt(image_bytes / 3 / (width * height)) if image_bytes > 0 else 1 / 8
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _draw_scene(size: tuple[int, int]) -> Image.Image:
-    """A tiny sky, road and car silhouette, so a person looking at outputs sees something."""
+_WHITE_STUDIO = (252, 252, 252)
+_GREY_STUDIO = (190, 190, 190)
+_SHOWROOM_WALL, _SHOWROOM_FLOOR = (58, 62, 70), (96, 100, 108)
+_NO_COLOUR = (128, 132, 138)
+_WRONG_COLOURS = ((31, 79, 160), (176, 27, 34))  # blue, or red when blue was asked
+_SUPERSAMPLE_EDGE = 400
+
+
+def _asked_colour(prompt: str) -> tuple[int, int, int]:
+    """The paint the prompt's first clause names (where Car Studio's templates put the car)."""
+    paint = paint_table().find(prompt.split(",")[0])
+    return paint.rgb if paint is not None else _NO_COLOUR
+
+
+def _draw_car(size: tuple[int, int], prompt: str, picture: str | None) -> Image.Image:
+    """What a faithful model draws for a Car Studio prompt: the car in the colour it names,
+    on a white studio or in a showroom; its proportions follow the prompt, so two cars never
+    share a picture. `picture` scripts a wrong one."""
     width, height = size
-    image = Image.new("RGB", size, (90, 90, 96))
+    if picture == "blank":
+        return Image.new("RGB", size, (238, 238, 238))
+    seed = hashlib.sha256(prompt.encode()).digest()
+    scale = max(1, min(2, _SUPERSAMPLE_EDGE // max(size)))  # smooth edges on small images
+    big_w, big_h = width * scale, height * scale
+    hub = "showroom" in prompt.lower()
+    backdrop = _SHOWROOM_WALL if hub else _WHITE_STUDIO
+    if picture == "grey_background":
+        backdrop = _GREY_STUDIO
+    image = Image.new("RGB", (big_w, big_h), backdrop)
     draw = ImageDraw.Draw(image)
-    horizon = int(height * 0.62)
-    for y in range(horizon):
-        shade = int(120 * y / max(1, horizon))
-        draw.line([(0, y), (width, y)], fill=(80 + shade, 150 + shade // 2, 230))
-    body_top, body_bottom = int(height * 0.5), int(height * 0.72)
-    draw.rectangle(
-        [int(width * 0.18), body_top, int(width * 0.82), body_bottom], fill=(200, 30, 40)
+    if hub and picture != "grey_background":
+        floor = int(big_h * 0.68)
+        draw.rectangle((0, floor, big_w, big_h), fill=_SHOWROOM_FLOOR)
+        step = max(big_w // (4 + seed[3] % 4), 1)
+        for x in range(seed[3] % step, big_w, step):
+            draw.line((x, 0, x, floor), fill=(76, 82, 92), width=max(1, scale * 2))
+    paint = _asked_colour(prompt)
+    if picture == "wrong_colour":
+        paint = max(
+            _WRONG_COLOURS, key=lambda c: sum((a - b) ** 2 for a, b in zip(c, paint, strict=True))
+        )
+    unit = min(big_w / 8.5, big_h / 5.6)
+    half = 2.4 + seed[0] / 255 * 1.0
+    roof = 1.9 + seed[1] / 255 * 0.9
+    cx = big_w / 2 + (seed[2] / 255 - 0.5) * 3.0 * unit
+    base = big_h * (0.70 + seed[3] / 255 * 0.08)
+    lean = seed[4] / 255 * 1.2 - 0.6  # where the roof sits along the body
+    wheel = 0.5 + seed[5] / 255 * 0.15
+    draw.rounded_rectangle(
+        (cx - half * unit, base - 1.5 * unit, cx + half * unit, base - 0.3 * unit),
+        radius=int(unit * 0.4),
+        fill=paint,
     )
-    draw.polygon(
-        [
-            (int(width * 0.32), body_top),
-            (int(width * 0.40), int(height * 0.38)),
-            (int(width * 0.62), int(height * 0.38)),
-            (int(width * 0.70), body_top),
-        ],
-        fill=(170, 25, 35),
-    )
-    radius = max(1, int(min(width, height) * 0.07))
-    for cx in (int(width * 0.32), int(width * 0.68)):
-        draw.ellipse([cx - radius, body_bottom - radius, cx + radius, body_bottom + radius], fill=0)
-    return image
+    cabin = [
+        (cx + (lean - 1.9) * unit, base - 1.5 * unit),
+        (cx + (lean - 1.1) * unit, base - roof * unit),
+        (cx + (lean + 1.2) * unit, base - roof * unit),
+        (cx + (lean + 2.1) * unit, base - 1.5 * unit),
+    ]
+    draw.polygon(cabin, fill=paint)
+    # Side trim in a pattern of the prompt's own: a second car of one shape still differs.
+    # It contrasts in brightness with the paint, which is all a perceptual hash sees.
+    bright = (paint[0] * 299 + paint[1] * 587 + paint[2] * 114) // 1000 > 110
+    trim = (40, 40, 44) if bright else (225, 225, 230)
+    for n in range(8):
+        if seed[6] >> n & 1:
+            left = cx + (n / 8 * 2 - 1) * (half - 0.5) * unit
+            draw.rectangle(
+                (left, base - 1.0 * unit, left + 0.5 * unit, base - 0.55 * unit), fill=trim
+            )
+    glass = [(x * 0.8 + cx * 0.2, y + 0.15 * unit) for x, y in cabin[1:3]] + [
+        (cx + (lean + 1.5) * unit, base - 1.6 * unit),
+        (cx + (lean - 1.3) * unit, base - 1.6 * unit),
+    ]
+    draw.polygon(glass, fill=(150, 175, 200))
+    for wheel_x in (cx - (half - 1.2) * unit, cx + (half - 1.2) * unit):
+        draw.ellipse(
+            (
+                wheel_x - wheel * unit,
+                base - (0.3 + wheel) * unit,
+                wheel_x + wheel * unit,
+                base + (wheel - 0.3) * unit,
+            ),
+            fill=(22, 22, 24),
+        )
+    return image.resize(size, Image.Resampling.BOX) if scale > 1 else image
 
 
 def _pad_png(data: bytes, target: int) -> bytes:
@@ -577,13 +647,12 @@ def _pad_jpeg(data: bytes, target: int) -> bytes:
     return data[:2] + b"".join(segments) + data[2:]
 
 
-def _render(aspect_ratio: str, fmt: str, image_bytes: int) -> bytes:
-    size = _dimensions(aspect_ratio, image_bytes)
-    if image_bytes > 0:
-        noise = random.Random(aspect_ratio).randbytes(size[0] * size[1] * 3)
-        image = Image.frombytes("RGB", size, noise)
-    else:
-        image = _draw_scene(size)
+def _render(
+    aspect_ratio: str, fmt: str, image_bytes: int, prompt: str = "", picture: str | None = None
+) -> bytes:
+    if picture == "wrong_aspect":
+        aspect_ratio = "16:9" if aspect_ratio == "1:1" else "1:1"
+    image = _draw_car(_dimensions(aspect_ratio, image_bytes), prompt, picture)
     buffer = io.BytesIO()
     if fmt == "jpg":
         image.save(buffer, "JPEG", quality=90)
@@ -634,7 +703,7 @@ class FakeReplicate:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
-        self._images: dict[tuple[str, str], bytes] = {}
+        self._images: dict[tuple[str, str, str, str], bytes] = {}
         self._images_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -787,6 +856,14 @@ class FakeReplicate:
             now = time.monotonic()
             return {p.id: self._view(p, now) for p in self._predictions.values()}
 
+    @property
+    def timeline(self) -> list[tuple[float, float | None]]:
+        """When each prediction was created and when its output was ready (None: not yet),
+        on this process's monotonic clock, in creation order."""
+        with self._lock:
+            ordered = sorted(self._predictions.values(), key=lambda p: p.seq)
+            return [(p.created, p.output_at) for p in ordered]
+
     def reset(self) -> None:
         """Forget faults, predictions, requests and counters."""
         with self._changed:
@@ -836,6 +913,17 @@ class FakeReplicate:
         spec = MODELS[model]
         with self._changed:
             fault = self._take_fault("outcome", prediction_input)
+            picture = self._take_fault("image", prediction_input)
+            drawn = prediction_input
+            if picture is not None and picture.kind == "duplicate":
+                # The picture of the latest prediction made for another prompt.
+                others = [
+                    p
+                    for p in self._predictions.values()
+                    if p.input.get("prompt") != prediction_input.get("prompt")
+                ]
+                if others:
+                    drawn = max(others, key=lambda p: p.seq).drawn_input or drawn
             now = time.monotonic()
             self._seq += 1
             pred = _Prediction(
@@ -849,8 +937,10 @@ class FakeReplicate:
                 outcome=fault.kind if fault else None,
                 message=fault.message if fault else None,
                 fmt=str(prediction_input.get("output_format", spec.default_format)),
-                aspect_ratio=str(prediction_input.get("aspect_ratio", "1:1")),
+                aspect_ratio=str(drawn.get("aspect_ratio", "1:1")),
                 retention=self.retention,
+                picture=picture.kind if picture is not None else None,
+                drawn_input=copy.deepcopy(drawn),
             )
             if cancel_after is not None:
                 pred.stop_at = now + cancel_after
@@ -893,7 +983,7 @@ class FakeReplicate:
 
     def _output(self, pred: _Prediction) -> str:
         if pred.outcome == "data_uri":
-            data = self._image(pred.aspect_ratio, pred.fmt, small=True)
+            data = self._image(pred, small=True)
             return f"data:{_MIME[pred.fmt]};base64,{base64.b64encode(data).decode()}"
         return f"{self.files_url}/files/{pred.id}.{pred.fmt}"
 
@@ -969,15 +1059,22 @@ class FakeReplicate:
         now = time.monotonic()
         with self._lock:
             available = pred.has_output(now) and pred.outcome != "data_uri" and ext == pred.fmt
-        return self._image(pred.aspect_ratio, pred.fmt) if available else None
+        return self._image(pred) if available else None
 
-    def _image(self, aspect_ratio: str, fmt: str, *, small: bool = False) -> bytes:
+    def _image(self, pred: _Prediction, *, small: bool = False) -> bytes:
         size = 0 if small else self.image_bytes
-        key = (f"{aspect_ratio}@{size}", fmt)
+        drawn = pred.drawn_input or pred.input
+        prompt = str(drawn.get("prompt", ""))
+        picture = None if pred.picture == "duplicate" else pred.picture
+        key = (f"{pred.aspect_ratio}@{size}", pred.fmt, prompt, picture or "")
         with self._images_lock:
             cached = self._images.get(key)
             if cached is None:
-                cached = self._images[key] = _render(aspect_ratio, fmt, size)
+                if len(self._images) > 512:
+                    self._images.clear()
+                cached = self._images[key] = _render(
+                    pred.aspect_ratio, pred.fmt, size, prompt, picture
+                )
             return cached
 
 
@@ -1442,7 +1539,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Script a fake running in another process.
 
         GET /_fake/state; POST /_fake/faults {kind, when (prompt substring), times,
-        retry_after, stall, message}; POST /_fake/config {latency}; POST /_fake/reset.
+        retry_after, stall, message}; POST /_fake/config {latency, download_delay};
+        POST /_fake/reset.
         """
         fake = self.fake
         args = body if isinstance(body, dict) else {}
@@ -1457,6 +1555,7 @@ class _Handler(BaseHTTPRequestHandler):
                         "requests": len(fake.requests),
                         "pending_faults": fake.pending_faults,
                         "latency": fake.latency,
+                        "timeline": fake.timeline,
                     },
                 )
             elif method == "POST" and path == "/_fake/faults":
@@ -1472,7 +1571,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and path == "/_fake/config":
                 if "latency" in args:
                     fake.latency = float(args["latency"])
-                self._json(200, {"latency": fake.latency})
+                if "download_delay" in args:
+                    fake.download_delay = float(args["download_delay"])
+                self._json(200, {"latency": fake.latency, "download_delay": fake.download_delay})
             elif method == "POST" and path == "/_fake/reset":
                 fake.reset()
                 self._json(200, {})
@@ -1490,6 +1591,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--token", default="r8_fake_token")
     parser.add_argument("--image-bytes", type=int, default=0)
+    parser.add_argument(
+        "--download-delay", type=float, default=0.0, help="seconds before each file arrives"
+    )
     args = parser.parse_args(argv)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1500,6 +1604,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         image_bytes=args.image_bytes,
+        download_delay=args.download_delay,
     )
     with fake:
         print(fake.base_url, flush=True)

@@ -9,6 +9,7 @@ from carstudio.providers.base import Prediction, Provider, StoredImage
 from carstudio.providers.models import ImageModel, get_model
 from carstudio.providers.preview import PreviewProvider
 from carstudio.providers.replicate import ReplicateProvider
+from carstudio.quality.paints import paint_table
 
 __all__ = ["Prediction", "Provider", "StoredImage", "build_provider"]
 
@@ -22,7 +23,7 @@ def build_provider(
     """
     model = model or get_model(settings.model)
     if settings.provider_name == "preview":
-        return PreviewProvider(settings.data_dir / "scratch")
+        return PreviewProvider(settings.data_dir / "scratch", paint_table(settings.paints_file))
     if not settings.token:
         raise ConfigurationError(
             "CARSTUDIO_PROVIDER=replicate needs REPLICATE_API_TOKEN; set the token, "

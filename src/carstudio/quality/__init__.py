@@ -1,0 +1,1 @@
+"""Image checks: shape, background, colour, blank and duplicate, each with a verdict."""
