@@ -109,7 +109,7 @@ TABLE: list[Fault] = [
         twice="did not answer (no answer in time)",
         failure="transient",
         paid=0,
-        add={"stall": 1.0},  # twice the read timeout of SHORT_CLOCK
+        add={"stall": 2.0},  # past the create's read timeout: its 1 s hold + 0.5 s
         settings=SHORT_CLOCK,
     ),
     # -- create: fatal for the whole batch, never retried -------------------------------------
