@@ -158,10 +158,13 @@ class FakeProcess:
     Read and scripted over its `/_fake/*` control routes.
     """
 
-    def __init__(self, work: Path, *, latency: float, image_bytes: int) -> None:
+    def __init__(
+        self, work: Path, *, latency: float, image_bytes: int, download_delay: float = 0.0
+    ) -> None:
         self.work = work
         self.latency = latency
         self.image_bytes = image_bytes
+        self.download_delay = download_delay
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self._http: httpx.Client | None = None
@@ -180,6 +183,8 @@ class FakeProcess:
                 TOKEN,
                 "--image-bytes",
                 str(self.image_bytes),
+                "--download-delay",
+                str(self.download_delay),
             ],
             env=clean_env(),
             cwd=REPO_ROOT,
@@ -227,11 +232,11 @@ class FakeProcess:
 
     def warm(self, aspect_ratio: str = "1:1") -> None:
         """Have the fake render its (large) image once, then forget that prediction."""
-        latency = self.latency
-        self.set_latency(0.0)
+        latency, delay = self.latency, self.download_delay
+        self.http.post("/_fake/config", json={"latency": 0, "download_delay": 0})
         body = self.create("warm-up", aspect_ratio)
         self.http.get(body["output"]).raise_for_status()
-        self.set_latency(latency)
+        self.http.post("/_fake/config", json={"latency": latency, "download_delay": delay})
         self.reset()
 
 
@@ -247,6 +252,15 @@ def percentile(values: Sequence[float], share: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def handover_ms(timeline: Sequence[Sequence[float | None]], slots: int) -> list[float]:
+    """Milliseconds from a prediction's output being ready at the fake to the next create,
+    from the fake's `timeline` ((created, output ready) per prediction) while `slots` images
+    run at once and rows wait: the n-th create takes the slot the (n - slots)-th output freed."""
+    creates = sorted(float(t[0]) for t in timeline if t[0] is not None)
+    outputs = sorted(float(t[1]) for t in timeline if t[1] is not None)
+    return [(creates[n] - outputs[n - slots]) * 1000 for n in range(slots, len(creates))]
 
 
 def median(values: Sequence[float]) -> float:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
+import time
 import uuid
-from types import TracebackType
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from carstudio.jobs.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def new_owner() -> str:
@@ -37,27 +42,40 @@ def owner_is_dead(owner: str, me: str) -> bool:
     return False
 
 
-class Heartbeat:
-    """Renews a row's lease in the background for as long as the `with` block runs."""
+class LeaseKeeper:
+    """Renews the leases of the rows a worker holds, all from one background thread.
 
-    def __init__(self, store: Store, row_id: int, owner: str, ttl: float) -> None:
-        self._store, self._row_id, self._owner, self._ttl = store, row_id, owner, ttl
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{row_id}")
+    Holding a row costs no thread of its own: starting one per row would make every row
+    wait, right after it took its slot, for a new thread to get going.
+    """
+
+    def __init__(self, store: Store, owner: str, ttl: float) -> None:
+        self._store, self._owner, self._ttl = store, owner, ttl
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def hold(self, row_id: int) -> Iterator[None]:
+        """Keep the row's lease alive for as long as the block runs."""
+        with self._lock:
+            self._held.add(row_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="leases")
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(row_id)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._ttl / 3):
-            self._store.renew(self._row_id, self._owner, self._ttl)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
+        while True:
+            time.sleep(self._ttl / 3)
+            with self._lock:
+                held = list(self._held)
+            for row_id in held:
+                try:
+                    self._store.renew(row_id, self._owner, self._ttl)
+                except Exception:
+                    log.exception("renewing the lease of row %s failed; trying again", row_id)

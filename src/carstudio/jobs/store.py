@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -73,8 +73,12 @@ class Store:
                 url, connect_args={"check_same_thread": False, "timeout": 30}
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite lets one transaction write at a time and makes the others sleep and try
+            # again, for milliseconds at a go; taking turns here wakes the next one at once.
+            self._turns: AbstractContextManager[object] = threading.RLock()
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            self._turns = nullcontext()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
             migrate(self.engine)
@@ -89,7 +93,7 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        with self._turns, self._sessions.begin() as session:
             yield session
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from carstudio.cache import ImageCache, cache_key
 from carstudio.errors import Failure, GenerationError
 from carstudio.generation import Booking, run_prediction
-from carstudio.jobs.leases import Heartbeat
+from carstudio.jobs.leases import LeaseKeeper
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import TERMINAL_ROWS, RowState
 from carstudio.jobs.store import Store
@@ -82,6 +82,7 @@ class RowWorker:
         self.storage = storage
         self.bookings = bookings
         self.cache = cache
+        self.leases = LeaseKeeper(store, owner, lease_seconds)
         """How a row's image is booked in the ledger before it is paid for."""
 
     def process(self, row_id: int) -> None:
@@ -137,7 +138,7 @@ class RowWorker:
 
     def _carry(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> None:
         """Carry a claimed row to a terminal state, or back to the line when it must wait."""
-        with Heartbeat(self.store, row.id, self.owner, self.lease_seconds):
+        with self.leases.hold(row.id):
             try:
                 outcome = self._run(job, row, holding=holding, fresh=fresh)
             except Exception:
