@@ -49,5 +49,5 @@ def read_zip(path: Path | bytes) -> tuple[list[str], dict[str, Any], list[dict[s
             assert info.compress_type == zipfile.ZIP_STORED
         manifest = json.loads(zf.read("manifest.json"))
         failed = json.loads(zf.read("failed_rows.json")) if "failed_rows.json" in names else None
-    images = [n for n in names if n not in {"manifest.json", "failed_rows.json"}]
+    images = [n for n in names if n not in {"manifest.json", "failed_rows.json", "failed_rows.csv"}]
     return images, manifest, failed

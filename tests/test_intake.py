@@ -180,11 +180,29 @@ def test_empty_header_cells_without_data_are_ignored_silently() -> None:
     assert [h.name for h in report.headers] == ["make", "model"]
 
 
-def test_duplicate_columns_are_an_error() -> None:
-    error = refused(csv_bytes("make,colour,model,Color", "Opel,red,Corsa,blue"))
-    assert "colour" in error.message and "Color" in error.message
+def test_the_same_column_twice_is_an_error() -> None:
+    error = refused(csv_bytes("make,Colour,model,colour ", "Opel,red,Corsa,blue"))
+    assert "Colour" in error.message and "colour" in error.message
     assert "color" in error.message
     assert error.details[0]["column"] == "color"
+
+
+def test_the_more_specific_of_two_columns_wins_and_the_report_says_so() -> None:
+    header = "Make,Model,Color,Exterior Color,Body,Body Style"
+    report = read_intake(csv_bytes(header, "Opel,Corsa,red,Flame Red,car,hatchback"))
+    assert report.ok
+    assert report.rows[0].values["color"] == "Flame Red"
+    assert report.rows[0].values["body_style"] == "hatchback"
+    assert report.rows[0].extra == {"Color": "red", "Body": "car"}
+    status = {h.name: h.status for h in report.headers}
+    assert status["Color"] == status["Body"] == "unused"
+    assert (status["Exterior Color"], status["Body Style"]) == ("mapped", "known")
+    said = [notice.message for notice in report.notices]
+    assert (
+        "The colour comes from “Exterior Color”, the more specific column; “Color” is kept as extra."
+        in said
+    )
+    assert any("“Body Style”" in message for message in said)
 
 
 def test_file_without_make_or_model_column_is_rejected() -> None:
@@ -291,7 +309,7 @@ def test_header_only_is_rejected() -> None:
     assert "no cars" in error.message
 
 
-def test_xlsx_upload_gets_save_as_csv_advice() -> None:
+def test_a_broken_xlsx_upload_gets_a_sentence() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as book:
         book.writestr("[Content_Types].xml", "<Types/>")
@@ -299,7 +317,8 @@ def test_xlsx_upload_gets_save_as_csv_advice() -> None:
         book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
     error = refused(buffer.getvalue())
     assert error.message == (
-        "This is an Excel workbook, not a CSV: in Excel choose File > Save As > CSV UTF-8."
+        "This Excel workbook cannot be read (it may be damaged or password-protected); "
+        "open it in Excel and save it again as .xlsx or CSV UTF-8."
     )
 
 

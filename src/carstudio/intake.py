@@ -14,13 +14,16 @@ import io
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import ValidationError
 
+from carstudio import spreadsheets
 from carstudio.errors import InvalidInput, TooLarge
 from carstudio.spec import (
+    CORE_FIELDS,
     FIELD_LABELS,
     FIELDS,
     MAX_TEXT,
@@ -45,17 +48,21 @@ ENCODING_LABELS = {
     "utf-32": "UTF-32",
     "cp1252": "Windows-1252 (Western European)",
     "latin-1": "Latin-1",
+    "xlsx": "Excel workbook",
 }
 """How each encoding the intake may read a file with is named to people."""
 
-EXCEL_ADVICE = "This is an Excel workbook, not a CSV: in Excel choose File > Save As > CSV UTF-8."
+EXCEL_ADVICE = (
+    "This is an old-style Excel workbook (.xls): in Excel choose File > Save As > "
+    "Excel Workbook (.xlsx) or CSV UTF-8."
+)
 
 _SHOWN_CHARS = 200
 """How much of an invalid cell the report echoes back; enough to recognise it, never megabytes."""
 
 _MIB = 1024 * 1024
 
-HeaderStatus = Literal["known", "mapped", "ignored"]
+HeaderStatus = Literal["known", "mapped", "unused", "ignored"]
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NUMBER_SIGN = re.compile(r"[#№]|\bn[°º]")
@@ -79,17 +86,36 @@ _BOMS: tuple[tuple[bytes, str, str], ...] = (
 
 @dataclass(frozen=True)
 class HeaderInfo:
-    """One header cell: its text as written, and the known column it maps to (or None)."""
+    """One header cell: its text as written, the car field it means (or None), and whether
+    it was used for that field (another column may have been preferred)."""
 
     name: str
     mapped_to: str | None
+    used: bool = True
 
     @property
     def status(self) -> HeaderStatus:
-        """known: already a column's own name; mapped: a synonym of one; ignored: neither."""
+        """known: a field's own name; mapped: a synonym of one; unused: a field another column
+        supplied; ignored: no car field (kept as an extra column)."""
         if self.mapped_to is None:
             return "ignored"
+        if not self.used:
+            return "unused"
         return "known" if header_key(self.name) == self.mapped_to else "mapped"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something about the file as a whole a person should read before starting.
+
+    `confirm`: serious enough that the batch starts only once the person says it is right.
+    """
+
+    kind: Literal["column_choice", "looks_like", "few_fields"]
+    message: str
+    header: str | None = None
+    field: str | None = None
+    confirm: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,10 @@ class IntakeRow:
     errors: list[RowError]
     warnings: list[RowError] = field(default_factory=list)
     """What may be wrong in a valid row (a VIN's check digit); shown, never refused."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """The columns not used for the car, {header as uploaded: value}: kept, never lost."""
+    cells: list[str] = field(default_factory=list)
+    """The row as uploaded, in the file's own column order."""
 
     @property
     def valid(self) -> bool:
@@ -136,9 +166,19 @@ class IntakeReport:
     unknown_headers: list[str]
     encoding: str
     delimiter: str
+    sheet: str | None = None
+    """The worksheet the cars came from, for an Excel workbook."""
     max_rows: int = MAX_ROWS
     file_names: dict[int, str] = field(default_factory=dict)
     """Row number -> the name its image would get (filled in by the batch service)."""
+    notices: list[Notice] = field(default_factory=list)
+    source_header: list[str] = field(default_factory=list)
+    """The header row as uploaded, every cell in order (failed_rows.csv repeats it)."""
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """A notice says the file may not be read as meant: the person confirms first."""
+        return any(notice.confirm for notice in self.notices)
 
     @property
     def ok(self) -> bool:
@@ -185,7 +225,10 @@ class IntakeReport:
 
     @property
     def delimiter_label(self) -> str:
-        """ "comma-separated", the way the preview tells how the file was read."""
+        """ "comma-separated" (or, for a workbook, which sheet), the way the preview tells how
+        the file was read."""
+        if self.sheet is not None:
+            return f"sheet “{self.sheet}”"
         return f"{DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}-separated"
 
 
@@ -201,18 +244,24 @@ def read_intake(
         raise TooLarge(f"This file is {_size(len(data))}; the limit is {_size(max_bytes)}.")
     if not data:
         raise InvalidInput("The file is empty; upload a CSV with a header row and one car per row.")
-    _reject_other_formats(data)
-    text, encoding = _decode(data)
-    if not text.strip():
-        raise _only_blank_lines()
-    delimiter = sniff_delimiter(text)
-    table = _read_table(text, delimiter, max_rows)
+    sheet: str | None = None
+    if spreadsheets.is_xlsx(data):
+        table, sheet = _read_workbook(data, max_rows)
+        encoding, delimiter = "xlsx", ""
+    else:
+        _reject_other_formats(data)
+        text, encoding = _decode(data)
+        if not text.strip():
+            raise _only_blank_lines()
+        delimiter = sniff_delimiter(text)
+        table = _read_table(text, delimiter, max_rows)
     if table.header is None:
         raise _only_blank_lines()
-    columns, headers, unknown = _map_header(table)
+    mapping = _map_header(table)
     if table.data_rows > max_rows:
+        where = f"The sheet “{sheet}”" if sheet else "This file"
         raise InvalidInput(
-            f"This file has {table.data_rows:,} car rows; a batch takes at most {max_rows}. "
+            f"{where} has {table.data_rows:,} car rows; a batch takes at most {max_rows}. "
             "Split it into smaller files."
         )
     if table.data_rows == 0:
@@ -220,13 +269,16 @@ def read_intake(
             "The file has a header row but no cars; add one car per row below the header."
         )
     width = len(table.header)
-    rows = [_intake_row(number, cells, columns, width, delimiter) for number, cells in table.rows]
+    rows = [_intake_row(number, cells, mapping, width, delimiter) for number, cells in table.rows]
     return IntakeReport(
         rows=rows,
-        headers=headers,
-        unknown_headers=unknown,
+        headers=mapping.headers,
+        unknown_headers=mapping.unknown,
+        notices=mapping.notices + _few_fields(mapping, rows),
+        source_header=[clean_text(cell) for cell in table.header],
         encoding=encoding,
         delimiter=delimiter,
+        sheet=sheet,
         max_rows=max_rows,
     )
 
@@ -300,6 +352,52 @@ def sniff_delimiter(text: str) -> str:
     if sniffed in counts:
         return sniffed
     return max(counts, key=lambda d: counts[d])
+
+
+# --- workbooks ------------------------------------------------------------------------------
+
+HEADER_SEARCH_ROWS = 10
+"""A workbook's header row may sit below a title or a note: the first rows are searched."""
+
+
+def _read_workbook(data: bytes, max_rows: int) -> tuple[_Table, str]:
+    """The first sheet with a recognisable header row (one naming a make or model), as a
+    table of its rows with spreadsheet numbers, and the sheet's name."""
+    names = []
+    for sheet in spreadsheets.read_sheets(data):
+        names.append(sheet.name)
+        table = _sheet_table(sheet.rows, max_rows)
+        if table is not None:
+            return table, sheet.name
+    if not names:
+        raise InvalidInput("This Excel workbook has no worksheet; save the cars as .xlsx again.")
+    listed = ", ".join(f"“{name}”" for name in names)
+    message = (
+        f"No sheet of this workbook ({listed}) has a header row naming a make or model "
+        f"column in its first {HEADER_SEARCH_ROWS} rows; put one, like make,model,year, "
+        "above the cars."
+    )
+    raise InvalidInput(message)
+
+
+def _sheet_table(rows: Iterator[tuple[int, list[str]]], max_rows: int) -> _Table | None:
+    table = _Table()
+    searched = 0
+    for number, cells in rows:
+        if not cells or _is_blank(cells):
+            continue
+        if table.header is None:
+            if any(match_header(cell) in ("make", "model") for cell in cells if cell):
+                table.header, table.header_row = cells, number
+                continue
+            searched += 1
+            if searched >= HEADER_SEARCH_ROWS:
+                return None
+            continue
+        table.data_rows += 1
+        if table.data_rows <= max_rows:
+            table.rows.append((number, cells))
+    return table if table.header is not None else None
 
 
 # --- file-level checks ---------------------------------------------------------------------
@@ -532,8 +630,20 @@ def _cleans_to_nothing(text: str) -> bool:
     return not clean_text(text)
 
 
-def _map_header(table: _Table) -> tuple[dict[str, int], list[HeaderInfo], list[str]]:
-    """Known column -> cell index, plus the header as reported; refuses unusable headers."""
+@dataclass
+class _Mapping:
+    """How a header row is read: which cell supplies each car field, and what is kept."""
+
+    columns: dict[str, int]
+    headers: list[HeaderInfo]
+    unknown: list[str]
+    extra: list[tuple[int, str]]
+    """(cell index, name in the manifest) of every column not used for the car."""
+    notices: list[Notice]
+
+
+def _map_header(table: _Table) -> _Mapping:
+    """Car field -> cell index, the header as reported, and notices; refuses unusable headers."""
     header = table.header or []
     if len(header) > MAX_COLUMNS:
         raise InvalidInput(
@@ -542,40 +652,136 @@ def _map_header(table: _Table) -> tuple[dict[str, int], list[HeaderInfo], list[s
         )
     empty = {i for i, cell in enumerate(header) if not clean_text(cell)}
     filled = _filled_columns(empty, table.rows) if empty else set()
-    headers: list[HeaderInfo] = []
-    unknown: list[str] = []
-    claims: dict[str, list[tuple[int, str]]] = {}
+    named: list[tuple[int, str, tuple[str, int] | None]] = []
+    claims: dict[str, list[tuple[int, int, str]]] = {}
     for index, cell in enumerate(header):
         if index in empty:
             if index not in filled:
                 continue  # an empty column with an empty header is just spreadsheet slack
-            name, mapped = f"(column {index + 1})", None
+            name, match = f"(column {index + 1})", None
         else:
             name = clean_text(cell)
-            mapped = match_header(name)
-        headers.append(HeaderInfo(name, mapped))
-        if mapped is None:
-            unknown.append(name)
-        else:
-            claims.setdefault(mapped, []).append((index, name))
-    duplicates = {known: found for known, found in claims.items() if len(found) > 1}
-    if duplicates:
-        details = [
-            {"row": table.header_row, "column": known, "message": _duplicate_message(known, found)}
-            for known, found in duplicates.items()
-        ]
-        raise InvalidInput(str(details[0]["message"]), details)
-    if "make" not in claims and "model" not in claims:
-        shown = ", ".join(f'"{h.name}"' for h in headers[:5]) + (
-            ", ..." if len(headers) > 5 else ""
+            match = HEADERS.get(header_key(name))
+        named.append((index, name, match))
+        if match is not None:
+            claims.setdefault(match[0], []).append((match[1], index, name))
+    columns, notices = _choose_columns(table.header_row, claims)
+    if "make" not in columns and "model" not in columns:
+        shown = ", ".join(f'"{name}"' for _, name, _ in named[:5]) + (
+            ", ..." if len(named) > 5 else ""
         )
         message = (
             f"The header row (row {table.header_row}) has no make or model column "
             f"(it has {shown}); the first row must name the columns, like make,model,year."
         )
         raise InvalidInput(message, [{"row": table.header_row, "message": message}])
-    columns = {known: found[0][0] for known, found in claims.items()}
-    return columns, headers, unknown
+    used = set(columns.values())
+    headers = [
+        HeaderInfo(name, match[0] if match else None, index in used or match is None)
+        for index, name, match in named
+    ]
+    extra: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for index, name, _ in named:
+        if index not in used:
+            # Two unused columns may share a name; each keeps its values under its own.
+            key = name if name not in seen else f"{name} (column {index + 1})"
+            seen.add(key)
+            extra.append((index, key))
+    unknown = [name for _, name, match in named if match is None]
+    notices += _look_alikes(unknown, columns, header)
+    return _Mapping(columns, headers, unknown, extra, notices)
+
+
+def _choose_columns(
+    header_row: int, claims: dict[str, list[tuple[int, int, str]]]
+) -> tuple[dict[str, int], list[Notice]]:
+    """The column each field is read from: the most specific of those that mean it (the
+    registry's order); two equally specific ones (the same name twice) cannot be chosen from."""
+    columns: dict[str, int] = {}
+    notices: list[Notice] = []
+    problems = []
+    for name, found in claims.items():
+        found.sort()
+        best = [claim for claim in found if claim[0] == found[0][0]]
+        if len(best) > 1:
+            message = _duplicate_message(name, [(i, n) for _, i, n in best])
+            problems.append({"row": header_row, "column": name, "message": message})
+            continue
+        _, index, used = found[0]
+        columns[name] = index
+        if len(found) > 1:
+            others = " and ".join(f"“{n}”" for _, _, n in found[1:])
+            label = FIELD_LABELS[name].lower()
+            notices.append(
+                Notice(
+                    "column_choice",
+                    f"The {label} comes from “{used}”, the more specific column; {others} "
+                    f"{'is' if len(found) == 2 else 'are'} kept as extra.",
+                    header=used,
+                    field=name,
+                )
+            )
+    if problems:
+        raise InvalidInput(str(problems[0]["message"]), problems)
+    return columns, notices
+
+
+def _look_alikes(unknown: list[str], columns: dict[str, int], header: list[str]) -> list[Notice]:
+    """Headers that match no field but hold a field's word ("Farbe Innen"): said, not used."""
+    notices = []
+    for name in unknown:
+        key = header_key(name)
+        for field_name, car_field in REGISTRY.items():
+            if not any(_looks_like(key, hint) for hint in car_field.looks_like):
+                continue
+            label = car_field.label.lower()
+            source = columns.get(field_name)
+            message = f"“{name}” looks like {_a(label)} {label} column but was not used"
+            if source is not None:
+                message += f"; the {label} comes from “{clean_text(header[source])}”."
+            else:
+                message += f"; name the column {field_name} if it holds the car's {label}."
+            notices.append(Notice("looks_like", message, header=name, field=field_name))
+            break
+    return notices
+
+
+def _looks_like(key: str, hint: str) -> bool:
+    """Whether folded header `key` holds `hint` as whole words ("farbe" in "farbe_innen")."""
+    if f"_{hint}_" in f"_{key}_":
+        return True
+    # German and Dutch join words ("Innenfarbe", "Lakkleur"): a long hint may end or begin one.
+    return len(hint) >= 5 and any(w.endswith(hint) or w.startswith(hint) for w in key.split("_"))
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _few_fields(mapping: _Mapping, rows: list[IntakeRow]) -> list[Notice]:
+    """A file of which only one car field was understood while other columns went unused
+    (a language or format Car Studio does not know): every image would show only that."""
+    understood = [name for name in CORE_FIELDS if name in mapping.columns]
+    unused = [name for _, name in mapping.extra if any(row.extra.get(name) for row in rows)]
+    if len(understood) != 1 or not unused:
+        return []
+    only = understood[0]
+    source = next(h.name for h in mapping.headers if h.mapped_to == only and h.used)
+    listed = ", ".join(f"“{name}”" for name in unused[:6]) + (", ..." if len(unused) > 6 else "")
+    label = FIELD_LABELS[only].lower()
+    return [
+        Notice(
+            "few_fields",
+            f"Only the {label} was understood (from “{source}”); {listed} "
+            f"{'was' if len(unused) == 1 else 'were'} not used, so every image would show "
+            f"nothing but the {label}. Rename the columns (make, model, year, color, "
+            "body_style) or confirm that this is what you want.",
+            header=source,
+            field=only,
+            confirm=True,
+        )
+    ]
 
 
 def _duplicate_message(known: str, found: list[tuple[int, str]]) -> str:
@@ -599,9 +805,14 @@ def _filled_columns(empty: set[int], rows: list[tuple[int, list[str]]]) -> set[i
 
 
 def _intake_row(
-    number: int, cells: list[str], columns: dict[str, int], width: int, delimiter: str
+    number: int, cells: list[str], mapping: _Mapping, width: int, delimiter: str
 ) -> IntakeRow:
-    """Clean and validate one row against CarSpec."""
+    """Clean and validate one row against CarSpec; keep its other columns as `extra`."""
+    columns = mapping.columns
+    extra = {
+        name: clean_text(cells[index]) if index < len(cells) else ""
+        for index, name in mapping.extra
+    }
     raw = {
         name: clean_text(cells[columns[name]])
         if name in columns and columns[name] < len(cells)
@@ -617,7 +828,10 @@ def _intake_row(
         add(
             None,
             "This row has more cells than the header has columns; put quotes around any "
-            f"value that contains a {DELIMITER_NAMES[delimiter]}.",
+            f"value that contains a {DELIMITER_NAMES[delimiter]}."
+            if delimiter
+            else "This row has cells beyond the last named column; name that column in the "
+            "header row or clear those cells.",
         )
     for name in TEXT_FIELDS:
         if len(raw[name]) > MAX_TEXT:
@@ -646,7 +860,7 @@ def _intake_row(
 
     if spec is not None and not errors:
         values = spec.as_row()
-        return IntakeRow(number, values, spec, [], _warnings(number, values))
+        return IntakeRow(number, values, spec, [], _warnings(number, values), extra, cells)
     values = {
         name: _shown(raw[name]) if name in errors else _normalized(name, raw[name])
         for name in FIELDS
@@ -654,7 +868,7 @@ def _intake_row(
     ordered = sorted(
         errors.values(), key=lambda e: -1 if e.column is None else FIELDS.index(e.column)
     )
-    return IntakeRow(number, values, None, ordered)
+    return IntakeRow(number, values, None, ordered, [], extra, cells)
 
 
 def _warnings(number: int, values: dict[str, str]) -> list[RowError]:

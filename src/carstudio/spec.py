@@ -580,7 +580,7 @@ class CarSpec(BaseModel):
                 "Numer magazynowy",
                 "ID",
             ),
-            looks_like=("stock", "bestandsnummer", "voorraadnummer", "inventory"),
+            looks_like=("stock_no", "stock_num", "stocknr", "bestandsnummer", "voorraadnummer"),
             placeholder="A1234",
             file_name=1,
         ),
@@ -657,7 +657,7 @@ def instructions(max_rows: int, concurrency: int) -> str:
     )
     images = "image" if concurrency == 1 else "images"
     return (
-        f"Upload CSV (max {max_rows} rows) with columns: {columns}. "
+        f"Upload a CSV or Excel file (max {max_rows} rows) with columns: {columns}. "
         f"The batch runs {concurrency} {images} in parallel. You’ll receive a ZIP when "
         "finished. Failed rows recorded in failed_rows.json."
     )

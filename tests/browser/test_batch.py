@@ -25,9 +25,10 @@ FINISH_TIMEOUT = 20_000
 # The drop-zone, intake report and Start Batch; its data-state says where the chosen file stands.
 INTAKE = "#batch-intake"
 INSTRUCTIONS = (
-    "Upload CSV (max 50 rows) with columns: make, model, body_style, trim, year, color, "
-    "background (white/hub), aspect_ratio (1:1,16:9,9:16,4:3,3:4). The batch runs 3 images in "
-    "parallel. You\u2019ll receive a ZIP when finished. Failed rows recorded in failed_rows.json."
+    "Upload a CSV or Excel file (max 50 rows) with columns: make, model, body_style, trim, "
+    "year, color, background (white/hub), aspect_ratio (1:1/16:9/9:16/4:3/3:4), vin, "
+    "stock_number. The batch runs 3 images in parallel. You\u2019ll receive a ZIP when "
+    "finished. Failed rows recorded in failed_rows.json."
 )
 HEADER = "make,model,body_style,trim,year,color,background,aspect_ratio\n"
 THREE_CARS = (
@@ -241,15 +242,19 @@ def test_an_unknown_header_is_highlighted_and_invalid_cells_explained(
     expect(upload.locator("[data-part=file-name]")).to_have_text("stock.csv")
     ignored = upload.locator('[data-header="Dealer Notes"]')
     expect(ignored).to_have_attribute("data-status", "ignored")
-    expect(ignored).to_have_text(re.compile(r"Dealer Notes\s*ignored"))
+    expect(ignored).to_have_text(re.compile(r"Dealer Notes\s*extra"))
     expect(ignored).to_have_class(re.compile(r"\bcu-chip--ignored\b"))
     known = upload.locator('[data-header="Make"]')
     highlight = "el => getComputedStyle(el).backgroundColor"
     assert ignored.evaluate(highlight) != known.evaluate(highlight)
     expect(upload.locator('[data-header="Colour"]')).to_have_text("Colour \u2192 color")
     expect(upload.locator('[data-header="Model Year"]')).to_have_text("Model Year \u2192 year")
-    expect(upload).to_contain_text("1 column Car Studio does not know is ignored.")
-    expect(upload).to_contain_text("Not in this file: body_style, trim (left blank).")
+    expect(upload).to_contain_text(
+        "1 column Car Studio does not use for the image is kept in manifest.json."
+    )
+    expect(upload).to_contain_text(
+        "Not in this file: body_style, trim, vin, stock_number (left blank)."
+    )
     expect(upload).to_contain_text(
         "No background or aspect_ratio column: every car gets white and 1:1."
     )
@@ -469,7 +474,10 @@ def test_csv_cells_are_shown_as_text_and_never_run(
 
     assert dialogs == []
     assert page.locator("img[src='x'], b[onmouseover]").count() == 0
-    injected = page.evaluate("Array.from(document.scripts).filter(s => !s.src).length")
+    # The page's own inline JSON (the field registry) is data, never run; nothing else is inline.
+    injected = page.evaluate(
+        "Array.from(document.scripts).filter(s => !s.src && s.type !== 'application/json').length"
+    )
     assert injected == 0
 
 
@@ -496,7 +504,9 @@ def test_the_drop_zone_opens_the_file_chooser_by_click_and_keyboard(
     page: Page, serve_app: ServeApp, make_settings: MakeSettings
 ) -> None:
     open_batch_tab(page, serve_app(make_settings()))
-    expect(page.get_by_role("button", name=re.compile("Drop your CSV here"))).to_be_visible()
+    expect(
+        page.get_by_role("button", name=re.compile("Drop your CSV or Excel file here"))
+    ).to_be_visible()
     zone = page.locator(f"{INTAKE} [data-part=zone]")
     expect(zone).to_have_attribute("tabindex", "0")
 

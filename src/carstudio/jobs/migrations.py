@@ -105,6 +105,15 @@ def add_ledger(conn: Connection) -> None:
     _create(conn, "ledger")
 
 
+def add_inventory_columns(conn: Connection) -> None:
+    """What a batch keeps of its file beyond the car: the header as uploaded, and each row's
+    cells and the columns Car Studio did not use (`extra`), for the manifest and
+    failed_rows.csv."""
+    _add_column(conn, "jobs", "columns", "JSON")
+    _add_column(conn, "rows", "cells", "JSON")
+    _add_column(conn, "rows", "extra", "JSON")
+
+
 def add_image_cache(conn: Connection) -> None:
     """Images kept by what was asked for, so an identical request costs nothing."""
     _create(conn, "image_cache")
@@ -129,6 +138,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_archive_retries", add_archive_retries),
     Migration("add_ledger", add_ledger),
     Migration("add_image_cache", add_image_cache),
+    Migration("add_inventory_columns", add_inventory_columns),
     Migration("add_jobs_version", add_jobs_version),
 )
 

@@ -38,6 +38,8 @@ class Job(Base):
     """Why the last try to build the ZIP failed; it is tried again at `archive_retry_at`."""
     archive_retry_at: Mapped[float | None] = mapped_column(Float, default=None)
     archive_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    columns: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    """The uploaded file's header row as it was, for failed_rows.csv."""
     version: Mapped[int] = mapped_column(Integer, default=0)
     """Counts every change to the job or to what its rows show, so a progress answer is
     rebuilt only when something changed (and an unchanged one is told by its ETag)."""
@@ -74,6 +76,10 @@ class Row(Base):
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     """Its image came from the image cache: an identical request was made before."""
     queued_at: Mapped[float | None] = mapped_column(Float, default=None)
+    cells: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    """The row's cells as uploaded, in the file's own order, for failed_rows.csv."""
+    extra: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    """The columns Car Studio did not use for the car: {header as uploaded: value}."""
     """When the row last went into the queue; a queued row untouched for longer than a lease
     may have lost its queue task, and is queued again."""
 

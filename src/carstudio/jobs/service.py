@@ -494,6 +494,8 @@ class BatchService:
                         job_id=job_id,
                         row=item.row,
                         values=item.values,
+                        cells=item.cells,
+                        extra=item.extra,
                         state=RowState.FAILED.value,
                         error=reason,
                         failure=Failure.INVALID_ROW.value,
@@ -506,6 +508,8 @@ class BatchService:
                     job_id=job_id,
                     row=item.row,
                     values=item.values,
+                    cells=item.cells,
+                    extra=item.extra,
                     spec=item.spec.model_dump(mode="json"),
                     prompt=self.studio.prompts.build(item.spec),
                     stem=stems[item.row],
@@ -519,6 +523,7 @@ class BatchService:
             model=provider.model,
             owner_id=owner.owner_id,
             fresh=fresh,
+            columns=report.source_header,
         )
         self.store.add_job(job, rows)
         for row in rows:
@@ -662,6 +667,12 @@ class BatchService:
     def failed_rows(self, job_id: str, viewer: Viewer = ANYONE) -> list[dict[str, Any]]:
         self.job(job_id, viewer)
         return archive.failed_rows(self.store.rows(job_id))
+
+    def failed_rows_csv(self, job_id: str, viewer: Viewer = ANYONE) -> str:
+        """The failed rows in the uploaded file's own columns, plus `reason`, to fix and
+        upload again."""
+        job = self.job(job_id, viewer)
+        return archive.failed_rows_csv(job, self.store.rows(job_id))
 
     def zip_path(self, job_id: str, viewer: Viewer = ANYONE) -> Path:
         job = self.job(job_id, viewer)

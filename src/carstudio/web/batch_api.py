@@ -79,6 +79,7 @@ async def submit_batch(
         owner=viewer,
         fresh=upload.fresh,
         name_template=upload.name_template,
+        output=upload.output,
     )
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url
@@ -189,6 +190,21 @@ def batch_failed_rows(
     """Every row that produced no image, with its reason."""
     response.headers["Content-Disposition"] = 'inline; filename="failed_rows.json"'
     return [FailedRow.model_validate(entry) for entry in batches.failed_rows(job_id, viewer)]
+
+
+@router.get(
+    "/api/batch/{job_id}/failed_rows.csv",
+    response_class=Response,
+    responses=errors(404, 410),
+)
+def batch_failed_rows_csv(job_id: str, batches: Batches, viewer: CurrentViewer) -> Response:
+    """The rows that produced no image in the uploaded file's own columns and order, plus a
+    `reason` column: fix them and upload the file again."""
+    return Response(
+        batches.failed_rows_csv(job_id, viewer),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="failed_rows.csv"'},
+    )
 
 
 @router.post(

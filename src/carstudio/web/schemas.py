@@ -132,6 +132,17 @@ class PreviewRow(ApiModel):
     )
 
 
+class NoticeOut(ApiModel):
+    """Something about the file as a whole: which of two columns was used, a header that
+    looks like a car field but was not used, or a file of which too little was understood."""
+
+    kind: Literal["column_choice", "looks_like", "few_fields"]
+    message: str
+    header: str | None
+    field: str | None
+    confirm: bool = Field(description="The page starts the batch only once the person agrees.")
+
+
 class EstimateOut(ApiModel):
     """What the batch would cost before it starts, in `currency`; null prices are unknown."""
 
@@ -176,8 +187,15 @@ class IntakeReportOut(ApiModel):
     encoding_label: str
     delimiter: str
     delimiter_label: str
+    sheet: str | None = Field(
+        default=None, description="For an Excel workbook: the sheet the cars were read from."
+    )
     max_rows: int
     estimate: EstimateOut | None = None
+    warnings: list[NoticeOut] = Field(default_factory=list)
+    needs_confirmation: bool = Field(
+        default=False, description="A warning asks the person to confirm before starting."
+    )
 
     @classmethod
     def of(cls, report: IntakeReport, estimate: Estimate | None = None) -> IntakeReportOut:
@@ -216,7 +234,19 @@ class IntakeReportOut(ApiModel):
             encoding_label=report.encoding_label,
             delimiter=report.delimiter,
             delimiter_label=report.delimiter_label,
+            sheet=report.sheet,
             max_rows=report.max_rows,
+            warnings=[
+                NoticeOut(
+                    kind=n.kind,
+                    message=n.message,
+                    header=n.header,
+                    field=n.field,
+                    confirm=n.confirm,
+                )
+                for n in report.notices
+            ],
+            needs_confirmation=report.needs_confirmation,
         )
 
 
@@ -302,6 +332,10 @@ class BatchStatusOut(ApiModel):
         "is tried again."
     )
     failed_rows_url: str | None
+    failed_rows_csv_url: str | None = Field(
+        default=None,
+        description="The failed rows in the uploaded file's own columns, plus `reason`.",
+    )
     retryable: int = Field(description="Failed rows that retry-failed would run again.")
     cached: int = Field(description="Images the image cache answered, at no cost.")
     rows: list[RowProgressOut]
@@ -333,6 +367,7 @@ class BatchStatusOut(ApiModel):
             storage_problem=status.storage_problem,
             archive_problem=status.archive_problem,
             failed_rows_url=f"{base}/failed_rows.json" if status.failed else None,
+            failed_rows_csv_url=f"{base}/failed_rows.csv" if status.failed else None,
             retryable=status.retryable,
             cached=status.cached,
             rows=[RowProgressOut.of(row, base) for row in status.rows],
@@ -396,6 +431,10 @@ class _FailedRowBase(ApiModel):
     status: Literal[RowState.FAILED, RowState.CANCELED]
     kind: Failure | None
     prediction_id: str | None = None
+    extra: dict[str, str] = Field(
+        default_factory=dict,
+        description="The file's other columns, {header as uploaded: value}.",
+    )
 
 
 # The car's values ride along under their own (snake_case) names, one per car field.

@@ -8,6 +8,8 @@
 //             "change"       (bubbling) the skip choice, the model, "Make new images" or the
 //                            file names changed; event.target.name says which: "skipInvalid" |
 //                            "imageModel" | "fresh" | "nameTemplate"
+//   A file of which too little was understood (a warning with `confirm`) shows that warning
+//   beside Start and a box to tick; Start waits for it.
 //   methods:  show(phase, report)  phase: "empty" | "checking" | "refused" | "checked"
 //                                  | "repricing" (checked, and being checked again for another
 //                                  model) | "submitting"
@@ -21,6 +23,12 @@
 import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
 import { plural } from "./format.js";
 import { estimateInWords } from "./batch-words.js";
+
+/** The warning a person must confirm before the batch can start, or null. */
+function seriousWarning(report) {
+  const warnings = (report && Array.isArray(report.warnings) && report.warnings) || [];
+  return warnings.find((warning) => warning.confirm) || null;
+}
 
 export class BatchStart extends HTMLElement {
   constructor() {
@@ -63,9 +71,11 @@ export class BatchStart extends HTMLElement {
     return this._parts.nameTemplate.value.trim();
   }
 
-  /** Forget the skip choice; the model and "Make new images" stay as chosen, for the next file. */
+  /** Forget the skip choice and the confirmation; the model, "Make new images" and the file
+   *  names stay as chosen, for the next file. */
   reset() {
     this._parts.skipInvalid.checked = false;
+    this._parts.confirmColumns.checked = false;
   }
 
   /** Show where the file stands; a checked file becomes "ready" or "blocked". */
@@ -83,12 +93,22 @@ export class BatchStart extends HTMLElement {
         ? `Skip invalid rows (${invalid}) and make the valid one`
         : `Skip invalid rows (${invalid}) and make the ${plural(valid, "valid one")}`;
 
+    // A file barely understood (one car field of many columns) starts only once confirmed.
+    const { confirm, confirmColumns } = this._parts;
+    const doubt = checked || phase === "submitting" ? seriousWarning(report) : null;
+    confirm.hidden = !doubt || !valid;
+    confirmColumns.disabled = phase === "submitting";
+    const confirmed = !doubt || confirmColumns.checked;
+
     // Start waits while the file is priced again, so the batch never starts on an old estimate.
     let state = phase === "repricing" ? "checking" : phase;
-    if (phase === "checked") state = valid && (!invalid || skipInvalid.checked) ? "ready" : "blocked";
+    if (phase === "checked") {
+      state = valid && (!invalid || skipInvalid.checked) && confirmed ? "ready" : "blocked";
+    }
     this._state = state;
 
-    const [text, tone] = this._reason(checked ? "checked" : phase, valid, invalid);
+    let [text, tone] = this._reason(checked ? "checked" : phase, valid, invalid);
+    if (checked && valid && !confirmed) [text, tone] = [doubt.message, "bad"];
     reason.textContent = text;
     reason.dataset.tone = tone;
     setBusy(start, phase === "submitting", phase === "submitting" ? "Starting…" : "Start Batch");
@@ -106,7 +126,7 @@ export class BatchStart extends HTMLElement {
   }
 
   _reason(phase, valid, invalid) {
-    if (phase === "empty") return ["Choose a CSV file to see its preview.", "muted"];
+    if (phase === "empty") return ["Choose a CSV or Excel file to see its preview.", "muted"];
     if (phase === "checking") return ["Checking the file…", "muted"];
     if (phase === "refused") return ["This file cannot be used; choose another one.", "bad"];
     if (phase === "submitting") return ["Starting the batch…", "muted"];

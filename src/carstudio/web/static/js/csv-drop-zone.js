@@ -1,5 +1,5 @@
-// <csv-drop-zone>: takes one CSV file, by drop, click or keyboard (Enter, Space), and says
-// which file it holds. It sends nothing: whoever listens checks the file with the server.
+// <csv-drop-zone>: takes one CSV or Excel (.xlsx) file, by drop, click or keyboard (Enter,
+// Space), and says which file it holds. It sends nothing: whoever listens checks the file with the server.
 // A file over the size limit is refused here, since uploading megabytes only to hear "too
 // large" wastes a dealer's time. Its markup is the page's <template id="csv-drop-zone-template">.
 //

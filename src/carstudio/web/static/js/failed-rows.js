@@ -28,7 +28,7 @@ export class FailedRows extends HTMLElement {
   }
 
   show(status) {
-    const { title, failedLink, failedList } = this._parts;
+    const { title, failedLink, failedCsvLink, failedList } = this._parts;
     const rows = (Array.isArray(status.rows) ? status.rows : []).filter(
       (row) => row.state === "failed" || row.state === "canceled",
     );
@@ -45,6 +45,9 @@ export class FailedRows extends HTMLElement {
     else title.textContent = `${plural(failed, "row")} failed, ${canceled} cancelled`;
     failedLink.hidden = !status.failedRowsUrl;
     if (status.failedRowsUrl) failedLink.href = status.failedRowsUrl;
+    // The same rows in the file's own columns, with a reason: fix them and upload again.
+    failedCsvLink.hidden = !status.failedRowsCsvUrl;
+    if (status.failedRowsCsvUrl) failedCsvLink.href = status.failedRowsCsvUrl;
     failedList.replaceChildren(...rows.map((row) => this._item(row)));
   }
 

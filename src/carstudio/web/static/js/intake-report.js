@@ -32,6 +32,7 @@ export class IntakeReport extends HTMLElement {
     const content = cloneTemplate("intake-report-template");
     const parts = partsOf(content);
     this._summary(parts, this._report);
+    this._notices(parts, this._report);
     this._columns(parts, this._report);
     this._preview(parts, this._report);
     this._further(parts, this._report);
@@ -49,6 +50,19 @@ export class IntakeReport extends HTMLElement {
     parts.format.textContent = `Read as ${report.encodingLabel}, ${report.delimiterLabel}.`;
   }
 
+  /** What the file as a whole asks the person to check: a column chosen over another, a
+   *  header that looks like a car field but was not used, a file barely understood. */
+  _notices(parts, report) {
+    const warnings = Array.isArray(report.warnings) ? report.warnings : [];
+    parts.notices.hidden = !warnings.length;
+    for (const warning of warnings) {
+      const item = el("li", `cu-notice cu-notice--${warning.kind}`, String(warning.message));
+      item.dataset.kind = warning.kind;
+      if (warning.confirm) item.classList.add("cu-cell__error");
+      parts.noticeList.append(item);
+    }
+  }
+
   /** One chip per header, saying what it became; then what the file lacks. */
   _columns(parts, report) {
     for (const header of report.headers || []) {
@@ -57,8 +71,11 @@ export class IntakeReport extends HTMLElement {
       chip.dataset.header = name;
       chip.dataset.status = header.status;
       if (header.status === "ignored") {
-        chip.append(el("span", "cu-chip__name", name), el("span", "cu-chip__tag", "ignored"));
-        chip.title = `“${name}” is not a column Car Studio knows; it is ignored.`;
+        chip.append(el("span", "cu-chip__name", name), el("span", "cu-chip__tag", "extra"));
+        chip.title = `“${name}” is not a car field; it is kept in manifest.json as it is.`;
+      } else if (header.status === "unused") {
+        chip.append(el("span", "cu-chip__name", name), el("span", "cu-chip__tag", "extra"));
+        chip.title = `Another column supplies ${header.mappedTo}; “${name}” is kept as extra.`;
       } else if (header.status === "mapped") {
         chip.textContent = `${name} → ${header.mappedTo}`;
         chip.title = `“${name}” is read as ${header.mappedTo}.`;
@@ -72,7 +89,9 @@ export class IntakeReport extends HTMLElement {
     const unknown = report.unknownHeaders || [];
     if (unknown.length) {
       const verb = unknown.length === 1 ? "is" : "are";
-      notes.push(`${plural(unknown.length, "column")} Car Studio does not know ${verb} ignored.`);
+      notes.push(
+        `${plural(unknown.length, "column")} Car Studio does not use for the image ${verb} kept in manifest.json.`,
+      );
     }
     const missing = (report.columns || []).filter((column) => !column.present);
     const blank = missing.filter((column) => !column.default);
@@ -168,7 +187,7 @@ export class IntakeReport extends HTMLElement {
       if (item.fileName) {
         // The name its image will get in the ZIP, so the dealer can match it to the car.
         const name = el("span", "cu-cell__value", ` ${item.fileName}`);
-        name.dataset.part = "file-name";
+        name.dataset.part = "image-name";
         status.append(name);
       }
     } else {
