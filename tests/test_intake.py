@@ -199,8 +199,8 @@ def test_the_more_specific_of_two_columns_wins_and_the_report_says_so() -> None:
     assert (status["Exterior Color"], status["Body Style"]) == ("mapped", "known")
     said = [notice.message for notice in report.notices]
     assert (
-        "The colour comes from “Exterior Color”, the more specific column; “Color” is kept as extra."
-        in said
+        "The colour comes from “Exterior Color”, the more specific column; “Color” is kept "
+        "as extra." in said
     )
     assert any("“Body Style”" in message for message in said)
 
