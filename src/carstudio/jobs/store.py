@@ -43,6 +43,7 @@ class Turn(NamedTuple):
     """What `Store.take_next` found: the row it started, or whether rows wait for a slot."""
 
     row: Row | None
+    job: Job | None
     fresh: bool
     """Nothing was sent for the row before: its create goes out now."""
     waiting: bool
@@ -381,14 +382,14 @@ class Store:
             ).scalar()
             if taken is None:
                 waiting = s.scalar(select(_next_in_line(now)))
-                return Turn(row=None, fresh=False, waiting=waiting is not None)
+                return Turn(row=None, job=None, fresh=False, waiting=waiting is not None)
             row = s.get(Row, taken)
             assert row is not None
             fresh = row.prediction_id is None and row.create_sent_at is None
             if fresh:
                 row.state, row.create_sent_at = RowState.CREATING.value, now
                 _touch(s, row.job_id)
-            return Turn(row=row, fresh=fresh, waiting=True)
+            return Turn(row=row, job=s.get(Job, row.job_id), fresh=fresh, waiting=True)
 
     def queue_single(self, image_id: str, *, client: str, expires_at: float, cap: int) -> bool:
         """Put a single image in line for a slot; False when `client` already has `cap` waiting."""

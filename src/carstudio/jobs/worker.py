@@ -22,7 +22,7 @@ from carstudio.jobs.leases import LeaseKeeper
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import TERMINAL_ROWS, RowState
 from carstudio.jobs.store import Store
-from carstudio.providers import Provider
+from carstudio.providers import Prediction, Provider
 from carstudio.spec import CarSpec
 from carstudio.storage import StorageGuard, is_storage_fault
 
@@ -122,6 +122,7 @@ class RowWorker:
         while True:
             turn = self.store.take_next(self.owner, self.concurrency, self.lease_seconds)
             if turn.row is not None:
+                assert turn.job is not None  # the line holds rows of running jobs only
                 break
             if not turn.waiting:
                 return
@@ -131,10 +132,7 @@ class RowWorker:
                 self.requeue(row_id, 0.0)
                 return
             self.store.wait_for_slot_change(SLOT_POLL)
-        job = self.store.job(turn.row.job_id)
-        if job is None:
-            return
-        self._carry(job, turn.row, holding=True, fresh=turn.fresh)
+        self._carry(turn.job, turn.row, holding=True, fresh=turn.fresh)
 
     def _carry(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> None:
         """Carry a claimed row to a terminal state, or back to the line when it must wait."""
@@ -196,6 +194,7 @@ class RowWorker:
                 prediction_id = self._recover_lost_create(provider, row, spec, booking)
                 if prediction_id is None:
                     self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
+            slot = _SlotHold(self.store, row, self.owner)
             _, stored = run_prediction(
                 provider,
                 prompt=row.prompt,
@@ -203,14 +202,10 @@ class RowWorker:
                 dest=self.images_dir / job.id / row.stem,
                 deadline=deadline,
                 prediction_id=prediction_id,
-                on_created=lambda p: self._advance(
-                    row, state=RowState.WAITING.value, prediction_id=p.id
-                ),
+                on_created=slot.created,
                 # Replicate is done with it: the slot goes to the next image before the
                 # download, which needs no slot.
-                on_downloading=lambda p: self._advance(
-                    row, state=RowState.DOWNLOADING.value, in_flight=False
-                ),
+                on_downloading=slot.finished,
                 booking=booking,
             )
         except GenerationError as exc:
@@ -342,6 +337,30 @@ class RowWorker:
 
     def _settle(self, row: Row, state: RowState, **fields: object) -> None:
         self.store.advance(row.id, self.owner, state=state.value, **fields)
+
+
+class _SlotHold:
+    """A row's slot while Replicate makes its image, given back once, the moment Replicate
+    is done: with the prediction id, in one step, when the create itself waited that long."""
+
+    def __init__(self, store: Store, row: Row, owner: str) -> None:
+        self.store, self.row, self.owner = store, row, owner
+        self.held = True
+
+    def created(self, prediction: Prediction) -> None:
+        """Store the prediction id the moment it exists."""
+        fields: dict[str, object] = {"state": RowState.WAITING.value}
+        if prediction.terminal or prediction.ready:
+            fields = {"state": RowState.DOWNLOADING.value, "in_flight": False}
+            self.held = False
+        self.store.advance(self.row.id, self.owner, prediction_id=prediction.id, **fields)
+
+    def finished(self, _prediction: Prediction) -> None:
+        if self.held:
+            self.store.advance(
+                self.row.id, self.owner, state=RowState.DOWNLOADING.value, in_flight=False
+            )
+            self.held = False
 
 
 def _is_fresh(row: Row) -> bool:
