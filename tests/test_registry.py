@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from carstudio.cli import app
-from carstudio.intake import header_key, template_csv
+from carstudio.intake import header_key, header_synonyms_markdown, read_intake, template_csv
 from carstudio.spec import FIELDS, IDENTITY_FIELDS, PROMPT_FIELDS, REGISTRY, CarSpec
 from carstudio.web import pages
 
@@ -103,3 +103,32 @@ def test_the_pages_script_keeps_no_field_list_of_its_own() -> None:
         ]
         # A list of field names in a script would be a second registry.
         assert not re.search(r"\"body_style\"|'body_style'|aspect_ratio:", "\n".join(code))
+
+
+def test_the_readme_lists_every_accepted_header_from_the_registry() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    found = re.search(
+        r"<!-- accepted-headers:[^>]*-->\n(.*?)\n<!-- /accepted-headers -->", readme, re.S
+    )
+    assert found is not None, "README.md has no generated table of accepted headers"
+    # Regenerate it with intake.header_synonyms_markdown() when a field's headers change.
+    assert found.group(1) == header_synonyms_markdown()
+
+
+def test_the_csv_template_served_has_the_identity_columns(
+    client_for: Callable[..., TestClient],
+) -> None:
+    answer = client_for().get("/api/csv-template")
+    header = answer.text.splitlines()[0].split(",")
+    assert header == list(FIELDS) and {"vin", "stock_number"} <= set(header)
+    assert read_intake(answer.content).ok
+
+
+def test_template_xlsx_writes_an_excel_template_that_reads_back(tmp_path: Path) -> None:
+    out = tmp_path / "cars.xlsx"
+    result = runner.invoke(app, ["template", "--xlsx", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = read_intake(out.read_bytes())
+    assert report.ok and report.sheet == "Cars"
+    assert [h.mapped_to for h in report.headers] == list(FIELDS)
+    assert report.rows[0].values == {name: f.example for name, f in REGISTRY.items()}

@@ -282,7 +282,9 @@ def _remote(settings: Settings, server: str) -> RemoteStudio:
 
 @app.command()
 def batch(
-    csv_file: Annotated[Path, typer.Argument(help="CSV of up to 50 cars.", show_default=False)],
+    csv_file: Annotated[
+        Path, typer.Argument(help="CSV or Excel (.xlsx) file of up to 50 cars.", show_default=False)
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the ZIP.")] = Path(
         "cars.zip"
     ),
@@ -397,11 +399,26 @@ def _dry_run(
 
 
 @app.command()
-def template() -> None:
-    """Print an example batch CSV with every column."""
-    from carstudio.intake import template_csv
+def template(
+    xlsx: Annotated[
+        bool, typer.Option("--xlsx", help="Write an Excel workbook instead of printing a CSV.")
+    ] = False,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where --xlsx writes the workbook.")
+    ] = Path("carstudio-template.xlsx"),
+) -> None:
+    """Print an example batch CSV with every column (or write it as .xlsx with --xlsx)."""
+    from carstudio.intake import template_csv, template_xlsx
 
-    sys.stdout.write(template_csv())
+    if not xlsx:
+        sys.stdout.write(template_csv())
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(template_xlsx())
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_BAD_INPUT)
+    typer.echo(f"{output} (an Excel template with every column)", err=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -306,6 +306,24 @@ def template_csv() -> str:
     writer.writeheader()
     writer.writerows(template_rows())
     return out.getvalue()
+
+
+def template_xlsx() -> bytes:
+    """The same template as an Excel workbook; years are numbers, as Excel keeps them."""
+    rows: list[list[Any]] = [list(FIELDS)]
+    for car in template_rows():
+        rows.append([int(v) if k == "year" and v.isdigit() else v for k, v in car.items()])
+    return spreadsheets.write_workbook("Cars", rows)
+
+
+def header_synonyms_markdown() -> str:
+    """The README's table of every column name accepted for each field, from the registry."""
+    lines = ["| field | column names accepted (any case, spaces, punctuation or CamelCase) |"]
+    lines.append("|---|---|")
+    for name, car_field in REGISTRY.items():
+        names = ", ".join(f"`{header}`" for header in car_field.headers)
+        lines.append(f"| `{name}` | {names} |")
+    return "\n".join(lines)
 
 
 def header_key(name: str) -> str:

@@ -40,6 +40,30 @@ class Sheet:
     rows: Iterator[tuple[int, list[str]]]
 
 
+def write_workbook(sheet: str, rows: list[list[Any]]) -> bytes:
+    """An .xlsx of one sheet holding `rows` (the first is the header, set in bold)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    page = book.create_sheet(sheet)
+    bold = Font(bold=True)
+    for number, row in enumerate(rows):
+        if number == 0:
+            header = []
+            for value in row:
+                cell = WriteOnlyCell(page, value=value)
+                cell.font = bold
+                header.append(cell)
+            page.append(header)
+        else:
+            page.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def is_xlsx(data: bytes) -> bool:
     """An Office Open XML workbook: a ZIP whose parts live under xl/."""
     return data.startswith(b"PK\x03\x04") and b"xl/" in data
