@@ -62,6 +62,10 @@ class BatchView:
     model: str
     elapsed: float
     failed_rows: tuple[FailedRowLine, ...] = ()
+    rerolls: int = 0
+    """Images made again because a check failed."""
+    review_rows: tuple[FailedRowLine, ...] = ()
+    """Images whose checks failed or warned, with the checks' sentence."""
 
     @classmethod
     def of_job(cls, status: JobStatus) -> BatchView:
@@ -75,6 +79,12 @@ class BatchView:
             model=status.model,
             elapsed=(status.finished_at or time.time()) - status.created_at,
             failed_rows=_failed_lines((r.row, r.state, r.title, r.error) for r in status.rows),
+            rerolls=status.rerolls,
+            review_rows=tuple(
+                FailedRowLine(r.row, r.title, str((r.checks or {}).get("sentence", "")))
+                for r in status.rows
+                if r.needs_review
+            ),
         )
 
     @classmethod
@@ -89,6 +99,12 @@ class BatchView:
             model=status.model,
             elapsed=(status.finished_at or time.time()) - status.created_at,
             failed_rows=_failed_lines((r.row, r.state, r.title, r.error) for r in status.rows),
+            rerolls=status.rerolls,
+            review_rows=tuple(
+                FailedRowLine(r.row, r.title, r.checks.sentence if r.checks else "")
+                for r in status.rows
+                if r.needs_review
+            ),
         )
 
 
@@ -134,17 +150,33 @@ def report(view: BatchView, output: Path, console: Console) -> int:
         f"[bold]{view.done}[/] of {view.total} images in [bold]{output}[/] "
         f"({view.model}, {view.elapsed:.1f} s)"
     )
+    console.print(checks_in_words(view))
+    if view.review_rows:
+        console.print(_failed_table(view.review_rows, title="Images to look at", why="Check"))
     if view.failed:
         console.print(_failed_table(view.failed_rows))
         return 1
     return 0
 
 
-def _failed_table(lines: Iterable[FailedRowLine]) -> Table:
-    table = Table(title="Failed rows", title_justify="left")
+def checks_in_words(view: BatchView) -> str:
+    """ "Checks: 5 of 6 images passed · 2 made again · 1 needs a look": the summary line."""
+    looks = len(view.review_rows)
+    parts = [f"Checks: {view.done - looks} of {view.done} images passed"]
+    if view.rerolls:
+        parts.append(f"{view.rerolls} made again")
+    if looks:
+        parts.append(f"{looks} need{'s' if looks == 1 else ''} a look")
+    return " · ".join(parts)
+
+
+def _failed_table(
+    lines: Iterable[FailedRowLine], *, title: str = "Failed rows", why: str = "Reason"
+) -> Table:
+    table = Table(title=title, title_justify="left")
     table.add_column("Row", justify="right")
     table.add_column("Car")
-    table.add_column("Reason")
+    table.add_column(why)
     for line in lines:
         table.add_row(str(line.row), line.car, line.reason)
     return table
@@ -164,6 +196,7 @@ def run_batch(
     console: Console | None = None,
     fresh: bool = False,
     name_template: str | None = None,
+    preset: str | None = None,
 ) -> int:
     """Run one CSV to a ZIP at `output`; 0 when every row is done, 1 when some failed.
     Images made before are reused from the image cache unless `fresh` is set."""
@@ -179,6 +212,7 @@ def run_batch(
             model=model,
             fresh=fresh,
             name_template=name_template,
+            output=preset,
         )
         try:
             view = watch(
@@ -209,6 +243,7 @@ def run_remote_batch(
     console: Console | None = None,
     fresh: bool = False,
     name_template: str | None = None,
+    preset: str | None = None,
 ) -> int:
     """Run one CSV on a Car Studio server and download its ZIP to `output`; exit codes as
     `run_batch`."""
@@ -220,6 +255,7 @@ def run_remote_batch(
         model=model,
         fresh=fresh,
         name_template=name_template,
+        output=preset,
     )
     job_id = accepted.job_id
     status_url = remote.address(accepted.status_url)

@@ -60,6 +60,16 @@ ServerOption = Annotated[
     ),
 ]
 
+PresetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="The image files delivered: original (as made), listing-jpeg (1600 px sRGB "
+        "JPEG), marketplace-4x3 (1200x900 JPEG) or webp (default: CARSTUDIO_OUTPUT).",
+        show_default=False,
+    ),
+]
+
 FreshOption = Annotated[
     bool,
     typer.Option(
@@ -219,6 +229,7 @@ def generate(
     replicate_model: ReplicateModelOption = None,
     server: ServerOption = None,
     fresh: FreshOption = False,
+    preset: PresetOption = None,
 ) -> None:
     """Generate one car image and write it to a file."""
     from carstudio.generation import Studio
@@ -233,7 +244,7 @@ def generate(
     try:
         if server:
             with _remote(settings, server) as remote:
-                answer = remote.generate(spec, model=replicate_model, fresh=fresh)
+                answer = remote.generate(spec, model=replicate_model, fresh=fresh, output=preset)
                 output = _image_file(output, Path(answer.file_name).suffix)
                 remote.download(answer.image_url, output, media_type="image/")
             made = _made(output, answer.width, answer.height, answer.model, answer.elapsed_ms)
@@ -245,7 +256,11 @@ def generate(
                 batches = BatchService(settings, studio)
                 try:
                     image = studio.generate(
-                        spec, model=replicate_model, cache=batches.cache, fresh=fresh
+                        spec,
+                        model=replicate_model,
+                        cache=batches.cache,
+                        fresh=fresh,
+                        output=preset,
                     )
                 finally:
                     batches.stop()
@@ -310,6 +325,7 @@ def batch(
             show_default=False,
         ),
     ] = None,
+    preset: PresetOption = None,
 ) -> None:
     """Run a CSV batch here or on a server, with a progress bar; writes a ZIP of images and
     failed_rows.json.
@@ -347,6 +363,7 @@ def batch(
                     model=replicate_model,
                     fresh=fresh,
                     name_template=name_template,
+                    preset=preset,
                 )
         else:
             code = run_batch(
@@ -358,6 +375,7 @@ def batch(
                 model=replicate_model,
                 fresh=fresh,
                 name_template=name_template,
+                preset=preset,
             )
     except InvalidInput as exc:
         details = "; ".join(

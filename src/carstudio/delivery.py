@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 from PIL import Image, ImageCms
 
+from carstudio.errors import InvalidInput
 from carstudio.spec import Background
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -68,6 +69,16 @@ def parse_preset(value: str | None, default: OutputPreset = OutputPreset.ORIGINA
     except ValueError:
         choices = ", ".join(p.value for p in OutputPreset)
         raise ValueError(f"output must be one of {choices} (got {value[:30]!r})") from None
+
+
+def requested_preset(value: str | None, default: str) -> OutputPreset:
+    """The preset a request asked for (None or empty: `default`, the setting's), or a 400
+    naming the presets there are."""
+    try:
+        return parse_preset(value, OutputPreset(default))
+    except ValueError as exc:
+        message = str(exc).capitalize() + "."
+        raise InvalidInput(message, [{"field": "output", "message": message}]) from None
 
 
 def content_size(preset: OutputPreset, width: int, height: int) -> tuple[int, int]:

@@ -20,11 +20,14 @@ from PIL import Image
 
 from carstudio.cache import ImageCache, cache_key
 from carstudio.config import Settings
+from carstudio.delivery import OutputPreset, requested_preset
 from carstudio.errors import GenerationError, NotFound
 from carstudio.naming import image_stem
 from carstudio.prompts import PromptBook, load_prompt_book
 from carstudio.providers import Prediction, Provider, StoredImage, build_provider
 from carstudio.providers.models import requested_model
+from carstudio.quality.checks import Inspection
+from carstudio.quality.review import Reviewer, deliver_in_place, keeps_first, labels
 from carstudio.spec import CarSpec
 
 _IMAGE_ID = re.compile(r"[0-9a-f]{32}")
@@ -97,6 +100,10 @@ class GeneratedImage:
     height: int
     spec: CarSpec
     cached: bool = False
+    checks: Inspection | None = None
+    """The image's checks; None when the image was not checked."""
+    rerolls: int = 0
+    """Images made again because the first failed a check."""
 
 
 class Studio:
@@ -108,6 +115,8 @@ class Studio:
         self.provider: Provider = provider or build_provider(settings, self.prompts)
         self._others: dict[str, Provider] = {}
         self._others_lock = threading.Lock()
+        self.reviewer = Reviewer.of(settings)
+        """Checks every image and says when it is made again."""
         settings.ensure_dirs()
 
     def provider_for(self, model: str | None) -> Provider:
@@ -143,11 +152,17 @@ class Studio:
         booking: Callable[[Provider, str], Booking] | None = None,
         cache: ImageCache | None = None,
         fresh: bool = False,
+        output: str | None = None,
+        reroll_slot: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> GeneratedImage:
         """Make one image now and keep it in the data directory; `slot` is held while
         Replicate works on it (see `run_prediction`). With a `cache`, an identical request
-        made before is answered from it, unless `fresh` asks for a new image."""
+        made before is answered from it, unless `fresh` asks for a new image.
+
+        The image is checked; one that fails is made once more (holding `reroll_slot()`
+        meanwhile) and the better of the two kept. It is delivered in the `output` preset."""
         provider = self.provider_for(model)
+        preset = requested_preset(output, self.settings.output)
         started = time.monotonic()
         image_id = uuid.uuid4().hex
         prompt = self.prompts.build(spec)
@@ -169,8 +184,25 @@ class Studio:
                 slot=slot,
                 booking=book,
             )
-            if cache is not None:
-                cache.keep(key, stored.path, model=provider.model)
+        checks = self.reviewer.inspect(stored.path, spec=spec, model=provider.model, preset=preset)
+        rerolls = 0
+        if hit is None and self.reviewer.wants_reroll(checks, 0):
+            rerolls = 1
+            stored, checks = self._reroll(
+                provider,
+                prompt=prompt,
+                spec=spec,
+                preset=preset,
+                first=stored,
+                checks=checks,
+                slot=reroll_slot() if reroll_slot is not None else None,
+                booking=None if booking is None else booking(provider, image_id),
+            )
+        if hit is None and cache is not None and not checks.failed:
+            cache.keep(key, stored.path, model=provider.model)
+        said = labels(model=provider.model, prompt=prompt, values=spec.as_row())
+        final = deliver_in_place(stored.path, preset=preset, labels=said, spec=spec)
+        stored = StoredImage(path=final, media_type=media_type_of(final), size=final.stat().st_size)
         width, height = image_size(stored)
         return GeneratedImage(
             id=image_id,
@@ -184,7 +216,48 @@ class Studio:
             height=height,
             spec=spec,
             cached=hit is not None,
+            checks=checks,
+            rerolls=rerolls,
         )
+
+    def _reroll(
+        self,
+        provider: Provider,
+        *,
+        prompt: str,
+        spec: CarSpec,
+        preset: OutputPreset,
+        first: StoredImage,
+        checks: Inspection,
+        slot: AbstractContextManager[object] | None,
+        booking: Booking | None,
+    ) -> tuple[StoredImage, Inspection]:
+        """Make a failed image once more and keep the better of the two; the first stays
+        when the re-roll is refused or fails (a refusal is never tried again)."""
+        parked = first.path.with_name(f".first{first.path.suffix}")
+        first.path.rename(parked)
+        try:
+            _, second = run_prediction(
+                provider,
+                prompt=prompt,
+                spec=spec,
+                dest=first.path.with_suffix(""),
+                deadline=time.monotonic() + self.settings.prediction_deadline,
+                slot=slot,
+                booking=booking,
+            )
+        except GenerationError:
+            parked.rename(first.path)
+            return first, checks
+        second_checks = self.reviewer.inspect(
+            second.path, spec=spec, model=provider.model, preset=preset
+        )
+        if keeps_first(checks, second_checks):
+            second.path.unlink()
+            parked.rename(first.path)
+            return first, checks
+        parked.unlink()
+        return second, second_checks
 
     def single_image(self, image_id: str, name: str) -> Path:
         """A single image's file, found by listing its folder, never by joining input."""

@@ -102,7 +102,14 @@ class RemoteStudio:
 
     # -- the API ----------------------------------------------------------------------------------
 
-    def generate(self, car: CarSpec, *, model: str | None = None, fresh: bool = False) -> CarImage:
+    def generate(
+        self,
+        car: CarSpec,
+        *,
+        model: str | None = None,
+        fresh: bool = False,
+        output: str | None = None,
+    ) -> CarImage:
         """Make one image on the server (`POST /api/car-image`); the answer says where it is.
         An identical image made there before is reused at no cost unless `fresh` is set."""
         body: dict[str, Any] = car.model_dump(mode="json")
@@ -110,6 +117,8 @@ class RemoteStudio:
             body["image_model"] = model
         if fresh:
             body["fresh"] = True
+        if output:
+            body["output"] = output
         response = self._send("POST", "/api/car-image", json=body, timeout=GENERATE_TIMEOUT)
         return self._read(CarImage, response)
 
@@ -122,11 +131,14 @@ class RemoteStudio:
         model: str | None = None,
         fresh: bool = False,
         name_template: str | None = None,
+        output: str | None = None,
     ) -> BatchAccepted:
         """Start a batch from CSV bytes (`POST /api/car-batch`)."""
         form, files = _csv_upload(data, source_name=source_name, model=model, fresh=fresh)
         if name_template:
             form["nameTemplate"] = name_template
+        if output:
+            form["output"] = output
         form["skipInvalid"] = "true" if skip_invalid else "false"
         response = self._send("POST", "/api/car-batch", data=form, files=files)
         return self._read(BatchAccepted, response)

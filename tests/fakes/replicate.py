@@ -103,13 +103,14 @@ LIST_FAULTS = frozenset({"list_rate_limit", "list_500"})
 # Pictures that succeed but are wrong for the prompt, as a model sometimes draws them.
 IMAGE_FAULTS = frozenset({"wrong_colour", "grey_background", "wrong_aspect", "blank", "duplicate"})
 FAULT_KINDS: dict[str, str] = {
-    **dict.fromkeys(IMAGE_FAULTS, "image"),
     **dict.fromkeys(LIST_FAULTS, "list"),
     **dict.fromkeys(CREATE_FAULTS, "create"),
     **dict.fromkeys(OUTCOME_FAULTS, "outcome"),
     **dict.fromkeys(POLL_FAULTS, "poll"),
     **dict.fromkeys(FILE_FAULTS, "file"),
 }
+# Pictures are scripted like faults, though the prediction succeeds.
+_PHASES = {**FAULT_KINDS, **dict.fromkeys(IMAGE_FAULTS, "image")}
 
 # How each outcome ends when nothing (a cancel, a deadline) stops it first.
 _NATURAL_STATUS: dict[str | None, str] = {
@@ -273,7 +274,7 @@ class _Fault:
 
     @property
     def phase(self) -> str:
-        return FAULT_KINDS[self.kind]
+        return _PHASES[self.kind]
 
     def matches(self, prediction_input: dict[str, Any]) -> bool:
         if self.when is None:
@@ -805,10 +806,8 @@ class FakeReplicate:
         `input["prompt"]` contains it; a callable receives the input dict. Faults of a phase
         are tried in the order added, and at most one fires per request.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(
-                f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}"
-            )
+        if kind not in _PHASES:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(_PHASES))}")
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:

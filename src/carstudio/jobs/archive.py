@@ -15,6 +15,7 @@ from typing import Any
 
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
+from carstudio.quality.review import ALTERNATES
 from carstudio.spec import FIELDS, IDENTITY_FIELDS
 
 _NOT_MADE = (RowState.FAILED.value, RowState.CANCELED.value)
@@ -82,6 +83,10 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
         "done": sum(row.state == RowState.DONE.value for row in rows),
         "failed": sum(row.state != RowState.DONE.value for row in rows),
         "cached": sum(row.cached for row in rows),
+        # Images made again because a check failed (each a prediction paid for), and images
+        # whose checks still failed or warned: the ones a person should look at.
+        "rerolls": sum(row.rerolls or 0 for row in rows),
+        "needsReview": sum(_needs_review(row) for row in rows),
         "rows": [
             {
                 "row": row.row,
@@ -99,6 +104,10 @@ def manifest(job: Job, rows: list[Row]) -> dict[str, Any]:
                 "values": row.values,
                 "identity": {name: row.values.get(name, "") for name in IDENTITY_FIELDS},
                 "extra": dict(row.extra or {}),
+                "checks": _checks(row.checks),
+                "needsReview": _needs_review(row),
+                "rerolls": row.rerolls or 0,
+                "alternate": _alternate(row),
             }
             for row in rows
         ],
@@ -109,6 +118,29 @@ def _iso(moment: float | None) -> str | None:
     if moment is None:
         return None
     return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _checks(checks: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Every check's verdict, score and sentence (the fingerprint stays in the database)."""
+    if not checks:
+        return None
+    return {key: value for key, value in checks.items() if key != "fingerprint"}
+
+
+def _needs_review(row: Row) -> bool:
+    verdict = (row.checks or {}).get("verdict")
+    return row.state == RowState.DONE.value and verdict in ("fail", "warn")
+
+
+def _alternate(row: Row) -> dict[str, Any] | None:
+    """The image not kept of a row made twice: its file (in the ZIP), prediction and checks."""
+    if not row.alternate or row.state != RowState.DONE.value:
+        return None
+    return {
+        "file": row.alternate.get("file"),
+        "predictionId": row.alternate.get("predictionId"),
+        "checks": _checks(row.alternate.get("checks")),
+    }
 
 
 def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Path:
@@ -123,6 +155,12 @@ def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Pat
                     # Names were made from a portable alphabet; basename keeps it that way.
                     name = Path(row.image_name).name
                     zf.write(job_dir / name, arcname=name)
+                alternate = _alternate(row)
+                if row.state == RowState.DONE.value and alternate and alternate["file"]:
+                    # The image not kept of a row made twice: beside the kept one, for a look.
+                    other = job_dir / ALTERNATES / Path(alternate["file"]).name
+                    if other.is_file():
+                        zf.write(other, arcname=f"{ALTERNATES}/{other.name}")
             zf.writestr("manifest.json", json.dumps(manifest(job, rows), indent=2))
             failures = failed_rows(rows)
             if failures:

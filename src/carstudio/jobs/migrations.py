@@ -127,6 +127,14 @@ def add_jobs_version(conn: Connection) -> None:
     _add_column(conn, "jobs", "version", "INTEGER NOT NULL DEFAULT 0")
 
 
+def add_image_checks(conn: Connection) -> None:
+    """Each image's checks, its re-roll and the image not kept; each batch's output preset."""
+    _add_column(conn, "rows", "checks", "JSON")
+    _add_column(conn, "rows", "rerolls", "INTEGER NOT NULL DEFAULT 0")
+    _add_column(conn, "rows", "alternate", "JSON")
+    _add_column(conn, "jobs", "output", "VARCHAR(20) NOT NULL DEFAULT 'original'")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -140,6 +148,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_image_cache", add_image_cache),
     Migration("add_inventory_columns", add_inventory_columns),
     Migration("add_jobs_version", add_jobs_version),
+    Migration("add_image_checks", add_image_checks),
 )
 
 

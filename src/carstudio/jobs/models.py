@@ -31,6 +31,8 @@ class Job(Base):
     owner_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     """The user who started the batch; None when sign-in was off."""
     fresh: Mapped[bool] = mapped_column(Boolean, default=False)
+    output: Mapped[str] = mapped_column(String(20), default="original")
+    """The output preset its files are delivered in (carstudio.delivery.OutputPreset)."""
     """The person asked for new images: the image cache is not used for this batch."""
     zip_name: Mapped[str | None] = mapped_column(String(64), default=None)
     archive_started_at: Mapped[float | None] = mapped_column(Float, default=None)
@@ -70,6 +72,13 @@ class Row(Base):
     in_flight: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     """Holds one of the server-wide generation slots until the row ends."""
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
+    checks: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    """The image checks of its kept image (carstudio.quality.checks.Inspection as JSON)."""
+    rerolls: Mapped[int] = mapped_column(Integer, default=0)
+    """Images made again because the first failed a check (each one a prediction paid for)."""
+    alternate: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    """The image not kept of two, {file, predictionId, checks}; while its re-roll is made,
+    the first image."""
     """The worker that last worked on the row."""
     model: Mapped[str | None] = mapped_column(String(64), default=None)
     """The model that made the row's image (the job's model when the row was made)."""
@@ -93,6 +102,8 @@ class RowProgress(NamedTuple):
     failure: str | None
     seconds: float | None
     cached: bool
+    checks: dict[str, Any] | None = None
+    rerolls: int = 0
 
 
 class SingleImage(Base):

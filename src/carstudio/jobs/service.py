@@ -27,6 +27,7 @@ from carstudio.accounts.viewer import ANYONE, Viewer
 from carstudio.billing.ledger import Ledger, LedgerBooking, UsageLine, dollars
 from carstudio.cache import ImageCache, cache_key
 from carstudio.config import Settings
+from carstudio.delivery import requested_preset
 from carstudio.errors import (
     NOT_RETRIED,
     BudgetReached,
@@ -77,6 +78,15 @@ class RowStatus:
     cached: bool = False
     identity: Mapping[str, str] = field(default_factory=dict)
     """The fields that identify the car on the lot (spec.IDENTITY_FIELDS), as the file gave them."""
+    checks: Mapping[str, Any] | None = None
+    """Its image's checks (quality.checks.Inspection as JSON), once it has one."""
+    rerolls: int = 0
+
+    @property
+    def needs_review(self) -> bool:
+        """A finished image whose checks failed or warned: a person should look at it."""
+        verdict = (self.checks or {}).get("verdict")
+        return self.state == RowState.DONE.value and verdict in ("fail", "warn")
 
     @property
     def retryable(self) -> bool:
@@ -134,6 +144,16 @@ class JobStatus:
     def cached(self) -> int:
         """Rows the image cache answered, at no cost."""
         return sum(row.cached for row in self.rows)
+
+    @property
+    def needs_review(self) -> int:
+        """Images whose checks failed or warned, even after their re-roll."""
+        return sum(row.needs_review for row in self.rows)
+
+    @property
+    def rerolls(self) -> int:
+        """Images made again because a check failed: each one a prediction paid for."""
+        return sum(row.rerolls for row in self.rows)
 
     @property
     def finished(self) -> bool:
@@ -251,6 +271,7 @@ class BatchService:
             storage=self.storage,
             bookings=self._row_booking,
             cache=self.cache,
+            reviewer=studio.reviewer,
         )
         self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
         self.singles = SingleImageLine(
@@ -460,13 +481,16 @@ class BatchService:
         owner: Viewer = ANYONE,
         fresh: bool = False,
         name_template: str | None = None,
+        output: str | None = None,
     ) -> str:
         """Check the file, persist the job and its rows, and queue one task per valid row.
 
         `model` is a name from the models table; None runs the batch on the setting's model.
         `name_template` names the images (`naming.NameTemplate`; None: the default).
+        `output` is the preset the images are delivered in (None: CARSTUDIO_OUTPUT).
         """
         provider = self.studio.provider_for(model)
+        preset = requested_preset(output, self.settings.output)
         template = NameTemplate.parse(name_template)
         report = read_intake(data)
         self.storage.check()
@@ -524,6 +548,7 @@ class BatchService:
             owner_id=owner.owner_id,
             fresh=fresh,
             columns=report.source_header,
+            output=preset.value,
         )
         self.store.add_job(job, rows)
         for row in rows:
@@ -613,6 +638,8 @@ class BatchService:
                     failure=row.failure,
                     seconds=row.seconds,
                     cached=bool(row.cached),
+                    checks=row.checks,
+                    rerolls=row.rerolls or 0,
                 )
                 for row in rows
             ),

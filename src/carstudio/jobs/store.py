@@ -140,11 +140,13 @@ class Store:
                     Row.failure,
                     Row.seconds,
                     Row.cached,
+                    Row.checks,
+                    Row.rerolls,
                 )
                 .where(Row.job_id == job_id)
                 .order_by(Row.row)
             ).all()
-        return job, [RowProgress(*row) for row in rows]
+        return job, [RowProgress._make(row) for row in rows]
 
     def recent_jobs(
         self, *, owner_id: int | None, everyone: bool, limit: int, before: float | None

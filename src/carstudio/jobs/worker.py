@@ -10,12 +10,15 @@ is looked up at the provider before a new create is paid for.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from carstudio.cache import ImageCache, cache_key
+from carstudio.delivery import OutputPreset, parse_preset
 from carstudio.errors import Failure, GenerationError
 from carstudio.generation import Booking, run_prediction
 from carstudio.jobs.leases import LeaseKeeper
@@ -23,6 +26,8 @@ from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import TERMINAL_ROWS, RowState
 from carstudio.jobs.store import Store
 from carstudio.providers import Prediction, Provider
+from carstudio.quality.checks import Inspection, Neighbour
+from carstudio.quality.review import ALTERNATES, Reviewer, deliver_in_place, keeps_first, labels
 from carstudio.spec import CarSpec
 from carstudio.storage import StorageGuard, is_storage_fault
 
@@ -36,6 +41,8 @@ class Outcome(Enum):
     """Try again at once: no slot came free, or the row moved to another model."""
     PAUSED = "paused"
     """Try again in a while: the disk cannot take its image now."""
+    REROLL = "reroll"
+    """Back to the line: its image failed a check and is made once more."""
 
 
 SLOT_POLL = 0.5
@@ -65,6 +72,7 @@ class RowWorker:
         bookings: Callable[[Job, Row, Provider], Booking],
         cache: ImageCache,
         fallback_model: str | None = None,
+        reviewer: Reviewer | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -83,6 +91,8 @@ class RowWorker:
         self.bookings = bookings
         self.cache = cache
         self.leases = LeaseKeeper(store, owner, lease_seconds)
+        self.reviewer = reviewer
+        """Checks each image and says when it is made again (None: images go unchecked)."""
         """How a row's image is booked in the ledger before it is paid for."""
 
     def process(self, row_id: int) -> None:
@@ -195,7 +205,7 @@ class RowWorker:
                 if prediction_id is None:
                     self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
             slot = _SlotHold(self.store, row, self.owner)
-            _, stored = run_prediction(
+            made, stored = run_prediction(
                 provider,
                 prompt=row.prompt,
                 spec=spec,
@@ -211,6 +221,9 @@ class RowWorker:
         except GenerationError as exc:
             if self._move_to_fallback(job, row, provider, exc):
                 return Outcome.NO_SLOT
+            if row.alternate is not None:
+                # The re-roll was refused or failed: the first image stays.
+                return self._keep_first(job, row, exc)
             self._fail(job, row, exc)
             return Outcome.FINISHED
         except OSError as exc:
@@ -221,20 +234,166 @@ class RowWorker:
             log.info("row %s of job %s waits for storage: %s", row.row, job.id, exc)
             self.storage.noticed(exc)
             return Outcome.PAUSED
-        self.cache.keep(key, stored.path, model=provider.model)
+        return self._review(
+            job, row, spec, provider, key, stored.path, prediction_id=made.id, started=started
+        )
+
+    # -- the image checks -----------------------------------------------------------------------
+
+    def _review(
+        self,
+        job: Job,
+        row: Row,
+        spec: CarSpec,
+        provider: Provider,
+        key: str,
+        image: Path,
+        *,
+        started: float,
+        prediction_id: str | None = None,
+        cached: bool = False,
+    ) -> Outcome:
+        """Check the image; make it once more when it fails (and a re-roll is left), else
+        keep the better of it and the first, deliver it labelled, and finish the row.
+
+        It runs after the prediction finished: the row holds no slot while it is checked."""
+        preset = parse_preset(job.output)
+        if self.reviewer is None:
+            self._done(job, row, provider, image, preset, None, started, cached=cached)
+            return Outcome.FINISHED
+        inspection = self.reviewer.inspect(
+            image, spec=spec, model=provider.model, preset=preset, neighbours=self._seen(row)
+        )
+        first = row.alternate
+        if first is None and not cached and self.reviewer.wants_reroll(inspection, row.rerolls):
+            parked = self.images_dir / job.id / ALTERNATES / image.name
+            parked.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(image, parked)
+            log.info("row %s of job %s is made again: %s", row.row, job.id, inspection.sentence)
+            self._advance(
+                row,
+                state=RowState.QUEUED.value,
+                prediction_id=None,
+                create_sent_at=None,
+                started_at=None,
+                rerolls=row.rerolls + 1,
+                alternate={
+                    "file": f"{ALTERNATES}/{parked.name}",
+                    "predictionId": prediction_id,
+                    "checks": inspection.as_json(),
+                },
+            )
+            return Outcome.REROLL
+        if not inspection.failed and not cached:
+            self.cache.keep(key, image, model=provider.model)
+        other = None
+        if first is not None:
+            image, inspection, other = self._pick(job, row, image, inspection, prediction_id)
+        self._done(job, row, provider, image, preset, inspection, started, cached, other)
+        return Outcome.FINISHED
+
+    def _pick(
+        self, job: Job, row: Row, image: Path, inspection: Inspection, prediction_id: str | None
+    ) -> tuple[Path, Inspection, dict[str, Any]]:
+        """Of the first image and its re-roll, the better one takes the row's place and the
+        other goes to the alternates folder: (kept image, its checks, the other's record)."""
+        first = dict(row.alternate or {})
+        folder = self.images_dir / job.id
+        first_path = folder / str(first["file"])
+        first_checks = Inspection.from_json(first["checks"])
+        if not keeps_first(first_checks, inspection) or not first_path.is_file():
+            return image, inspection, first
+        parked = folder / ALTERNATES / f".{image.name}.reroll"
+        os.replace(image, parked)
+        kept = folder / f"{row.stem}{first_path.suffix}"
+        os.replace(first_path, kept)
+        other = folder / ALTERNATES / image.name
+        os.replace(parked, other)
+        record = {
+            "file": f"{ALTERNATES}/{other.name}",
+            "predictionId": prediction_id,
+            "checks": inspection.as_json(),
+        }
+        return kept, first_checks, record
+
+    def _done(
+        self,
+        job: Job,
+        row: Row,
+        provider: Provider,
+        image: Path,
+        preset: OutputPreset,
+        inspection: Inspection | None,
+        started: float,
+        cached: bool = False,
+        other: dict[str, Any] | None = None,
+    ) -> None:
+        """Deliver the kept image (and the other one) in the batch's preset, and finish."""
+        said = labels(model=provider.model, prompt=row.prompt, values=row.values)
+        spec = _spec(row)
+        final = deliver_in_place(image, preset=preset, labels=said, spec=spec, stem=row.stem)
+        if other is not None:
+            alternate = self.images_dir / job.id / str(other["file"])
+            if alternate.is_file():
+                delivered = deliver_in_place(alternate, preset=preset, labels=said, spec=spec)
+                other = other | {"file": f"{ALTERNATES}/{delivered.name}"}
         self._settle(
             row,
             RowState.DONE,
-            image_name=stored.path.name,
+            image_name=final.name,
             seconds=round(time.time() - started, 3),
             model=provider.model,
+            cached=cached,
+            checks=inspection.as_json() if inspection is not None else None,
+            alternate=other,
+        )
+
+    def _keep_first(self, job: Job, row: Row, exc: GenerationError | None) -> Outcome:
+        """Finish a row whose re-roll was not made (refused, failed, or its batch stopped)
+        with the first image it had."""
+        first = dict(row.alternate or {})
+        folder = self.images_dir / job.id
+        source = folder / str(first.get("file", ""))
+        if exc is not None and exc.fatal_for_batch:
+            self.store.set_job(job.id, fatal_error=exc.message, stop_failure=exc.failure.value)
+        if not first or not source.is_file():
+            self._settle(
+                row, RowState.FAILED, error=GENERIC_FAILURE, failure=Failure.INTERNAL.value
+            )
+            return Outcome.FINISHED
+        if exc is not None:
+            log.info("row %s of job %s keeps its first image: %s", row.row, job.id, exc.message)
+        kept = folder / f"{row.stem}{source.suffix}"
+        os.replace(source, kept)
+        self._done(
+            job,
+            row,
+            self.providers(job.model),
+            kept,
+            parse_preset(job.output),
+            Inspection.from_json(first.get("checks") or {}),
+            row.started_at or time.time(),
         )
         return Outcome.FINISHED
+
+    def _seen(self, row: Row) -> tuple[Neighbour, ...]:
+        """The fingerprints of the batch's images made so far for other cars."""
+        return tuple(
+            Neighbour(f"row {other.row}", str(other.checks["fingerprint"]))
+            for other in self.store.rows(row.job_id)
+            if other.id != row.id
+            and other.state == RowState.DONE.value
+            and other.checks
+            and other.checks.get("fingerprint")
+            and other.spec != row.spec
+        )
 
     def _held_back(self, job: Job, row: Row) -> Outcome | None:
         """Why a row that has not been paid for must not be now, if it must not."""
         if row.prediction_id is not None:
             return None
+        if row.alternate is not None and (job.canceled or job.fatal_error):
+            return self._keep_first(job, row, None)
         if job.canceled:
             self._settle(
                 row, RowState.CANCELED, error=CANCELED_REASON, failure=Failure.CANCELED.value
@@ -256,14 +415,7 @@ class RowWorker:
         if image is None:
             return False
         self.bookings(job, row, provider).cached()
-        self._settle(
-            row,
-            RowState.DONE,
-            image_name=image.name,
-            seconds=round(time.time() - started, 3),
-            model=provider.model,
-            cached=True,
-        )
+        self._review(job, row, _spec(row), provider, key, image, started=started, cached=True)
         return True
 
     def _wait_for_slot(self, row: Row, *, fresh: bool) -> bool:
@@ -283,7 +435,13 @@ class RowWorker:
         """A create was sent but its id never stored: find that prediction, don't pay again."""
         if row.create_sent_at is None:
             return None
-        taken = frozenset(r.prediction_id for r in self.store.rows(row.job_id) if r.prediction_id)
+        rows = self.store.rows(row.job_id)
+        # The first image of a row being made again is taken too: it is not the re-roll.
+        taken = frozenset(r.prediction_id for r in rows if r.prediction_id) | frozenset(
+            str(r.alternate["predictionId"])
+            for r in rows
+            if r.alternate and r.alternate.get("predictionId")
+        )
         found = provider.find_created(
             prompt=row.prompt, spec=spec, since=row.create_sent_at - 5, exclude=taken
         )
@@ -337,6 +495,10 @@ class RowWorker:
 
     def _settle(self, row: Row, state: RowState, **fields: object) -> None:
         self.store.advance(row.id, self.owner, state=state.value, **fields)
+
+
+def _spec(row: Row) -> CarSpec:
+    return CarSpec.model_validate(row.spec)
 
 
 class _SlotHold:

@@ -15,7 +15,7 @@ from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
 from carstudio.web.auth import AccountsDep, CurrentViewer
 from carstudio.web.daemon import in_daemon_thread
-from carstudio.web.schemas import CarImage, CarImageRequest, Health, errors
+from carstudio.web.schemas import CarImage, CarImageRequest, ChecksOut, Health, errors
 from carstudio.web.security import require_json
 
 router = APIRouter()
@@ -67,6 +67,9 @@ async def create_car_image(
                 booking=booking,
                 cache=batches.cache,
                 fresh=car.fresh,
+                output=car.output,
+                # A re-roll waits for a slot of its own, like any image.
+                reroll_slot=lambda: line.slot(client=client, cancelled=left),
             )
         )
     )
@@ -90,6 +93,9 @@ async def create_car_image(
         file_name=image.path.name,
         title=spec.title,
         cached=image.cached,
+        checks=ChecksOut.of(image.checks.as_json()) if image.checks is not None else None,
+        needs_review=image.checks is not None and image.checks.needs_review,
+        rerolls=image.rerolls,
     )
 
 

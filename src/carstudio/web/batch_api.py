@@ -79,6 +79,7 @@ async def submit_batch(
         owner=viewer,
         fresh=upload.fresh,
         name_template=upload.name_template,
+        output=upload.output,
     )
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url

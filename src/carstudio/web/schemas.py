@@ -7,6 +7,7 @@ one `of(...)` constructor, so routes stay one line.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from carstudio.intake import HeaderStatus, IntakeReport
 from carstudio.jobs.service import Estimate, JobStatus, JobSummary, RowStatus
 from carstudio.jobs.states import JobState, RowState
 from carstudio.providers.prices import CURRENCY
+from carstudio.quality.checks import Inspection
 from carstudio.spec import FIELDS, CarSpec
 
 
@@ -61,6 +63,39 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: ERRORS[status] for status in statuses}
 
 
+# -- image checks -------------------------------------------------------------------------------
+
+
+class CheckOut(ApiModel):
+    """One check of an image (shape, background, colour, blank, duplicate)."""
+
+    name: str = Field(examples=["background"])
+    verdict: Literal["pass", "warn", "fail", "skipped"]
+    score: float | None = Field(
+        description="What was measured: a share (0..1), a ratio error or a CIEDE2000 difference."
+    )
+    sentence: str = Field(examples=["97% of the border is near-white."])
+
+
+class ChecksOut(ApiModel):
+    """Every check of an image, its worst verdict and the sentences of the flagged ones."""
+
+    verdict: Literal["pass", "warn", "fail", "skipped"]
+    sentence: str
+    checks: list[CheckOut]
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> ChecksOut | None:
+        if not data:
+            return None
+        inspection = Inspection.from_json(data)
+        return cls(
+            verdict=inspection.verdict,
+            sentence=inspection.sentence,
+            checks=[CheckOut(**check.as_json()) for check in inspection.checks],
+        )
+
+
 # -- single images ------------------------------------------------------------------------------
 
 
@@ -81,6 +116,11 @@ class CarImage(ApiModel):
     cached: bool = Field(
         default=False, description="An identical image was made before; this one cost nothing."
     )
+    checks: ChecksOut | None = Field(default=None, description="The image's checks.")
+    needs_review: bool = Field(
+        default=False, description="A check failed or warned: look at the image before use."
+    )
+    rerolls: int = Field(default=0, description="Images made again because a check failed.")
 
 
 class Health(ApiModel):
@@ -277,6 +317,11 @@ class RowProgressOut(ApiModel):
         description="The fields that identify the car on the lot (`vin`, `stock_number`), "
         "as the file gave them.",
     )
+    checks: ChecksOut | None = Field(default=None, description="Its image's checks.")
+    needs_review: bool = Field(
+        default=False, description="Its image failed or warned a check, even after a re-roll."
+    )
+    rerolls: int = Field(default=0, description="Images made again because a check failed.")
 
     @classmethod
     def of(cls, row: RowStatus, base: str) -> RowProgressOut:
@@ -293,6 +338,9 @@ class RowProgressOut(ApiModel):
             seconds=row.seconds,
             cached=row.cached,
             identity=dict(row.identity),
+            checks=ChecksOut.of(row.checks) if row.state == RowState.DONE.value else None,
+            needs_review=row.needs_review,
+            rerolls=row.rerolls,
         )
 
 
@@ -338,6 +386,12 @@ class BatchStatusOut(ApiModel):
     )
     retryable: int = Field(description="Failed rows that retry-failed would run again.")
     cached: int = Field(description="Images the image cache answered, at no cost.")
+    needs_review: int = Field(
+        default=0, description="Images whose checks failed or warned, even after a re-roll."
+    )
+    rerolls: int = Field(
+        default=0, description="Images made again because a check failed (each one paid for)."
+    )
     rows: list[RowProgressOut]
 
     @classmethod
@@ -370,6 +424,8 @@ class BatchStatusOut(ApiModel):
             failed_rows_csv_url=f"{base}/failed_rows.csv" if status.failed else None,
             retryable=status.retryable,
             cached=status.cached,
+            needs_review=status.needs_review,
+            rerolls=status.rerolls,
             rows=[RowProgressOut.of(row, base) for row in status.rows],
         )
 
@@ -463,9 +519,15 @@ class CarImageRequest(CarSpec):
         default=False,
         description="Make a new image even if an identical one was made before.",
     )
+    output: str | None = Field(
+        default=None,
+        description="The file delivered: original, listing-jpeg, marketplace-4x3 or webp "
+        "(the server's CARSTUDIO_OUTPUT if not given).",
+        examples=["listing-jpeg"],
+    )
 
     def car(self) -> CarSpec:
-        return CarSpec.model_validate(self.model_dump(exclude={"image_model", "fresh"}))
+        return CarSpec.model_validate(self.model_dump(exclude={"image_model", "fresh", "output"}))
 
 
 class UsageLineOut(ApiModel):

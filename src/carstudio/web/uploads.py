@@ -37,6 +37,12 @@ UPLOAD_SCHEMA = {
                             "description": "A model from the supported table; default the "
                             "server's setting.",
                         },
+                        "output": {
+                            "type": "string",
+                            "enum": ["original", "listing-jpeg", "marketplace-4x3", "webp"],
+                            "description": "The files delivered; default the server's "
+                            "CARSTUDIO_OUTPUT.",
+                        },
                         "nameTemplate": {
                             "type": "string",
                             "description": "How the images are named, from the car fields: "
@@ -59,6 +65,7 @@ class CsvUpload:
     image_model: str | None = None
     fresh: bool = False
     name_template: str | None = None
+    output: str | None = None
 
 
 def _too_large() -> TooLarge:
@@ -96,6 +103,7 @@ async def read_csv_upload(request: Request) -> CsvUpload:
         skip = str(form.get("skipInvalid", "")).strip().lower() in _TRUE
         model = form.get("imageModel")
         template = form.get("nameTemplate")
+        output = form.get("output")
         return CsvUpload(
             data=data,
             filename=upload.filename or "",
@@ -103,6 +111,7 @@ async def read_csv_upload(request: Request) -> CsvUpload:
             image_model=model.strip() or None if isinstance(model, str) else None,
             fresh=str(form.get("fresh", "")).strip().lower() in _TRUE,
             name_template=template.strip() or None if isinstance(template, str) else None,
+            output=output.strip() or None if isinstance(output, str) else None,
         )
     finally:
         await form.close()

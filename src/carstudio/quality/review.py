@@ -1,0 +1,90 @@
+"""Reviewing a finished image: its checks, whether it is made again, which of two is kept,
+and the labelled file delivered from it. Shared by batch rows and single images."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from carstudio.config import Settings
+from carstudio.delivery import Labels, OutputPreset, deliver
+from carstudio.providers.models import known_sizes, model_label
+from carstudio.quality.checks import Inspection, Neighbour, inspect_image
+from carstudio.quality.paints import PaintTable, paint_table
+from carstudio.spec import CarSpec
+
+ALTERNATES = "alternates"
+"""The folder, beside a batch's images and inside its ZIP, of the images not kept."""
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    rerolls: int
+    """Images made again at most per row or single image (CARSTUDIO_QC_REROLLS)."""
+    paints: PaintTable
+    default_output: OutputPreset = OutputPreset.ORIGINAL
+
+    @classmethod
+    def of(cls, settings: Settings) -> Reviewer:
+        return cls(
+            rerolls=settings.qc_rerolls,
+            paints=paint_table(settings.paints_file),
+            default_output=OutputPreset(settings.output),
+        )
+
+    def inspect(
+        self,
+        image: Path,
+        *,
+        spec: CarSpec,
+        model: str,
+        preset: OutputPreset,
+        neighbours: tuple[Neighbour, ...] = (),
+    ) -> Inspection:
+        """Every check of `image`, made by `model` for `spec`."""
+        return inspect_image(
+            image,
+            spec=spec,
+            known_sizes=known_sizes(model),
+            model_label=model_label(model),
+            preset=preset,
+            neighbours=neighbours,
+            paints=self.paints,
+        )
+
+    def wants_reroll(self, inspection: Inspection, rerolls_done: int) -> bool:
+        """A failed check, and a re-roll left: the image is made once more."""
+        return inspection.failed and rerolls_done < self.rerolls
+
+
+def keeps_first(first: Inspection, second: Inspection) -> bool:
+    """Of an image and its re-roll, the first is kept only when it is strictly better."""
+    return first.better_than(second)
+
+
+def labels(*, model: str, prompt: str, values: Mapping[str, str]) -> Labels:
+    """What a delivered file says of itself; the VIN and stock number from the row's values."""
+    return Labels(
+        model=model,
+        prompt=prompt,
+        vin=values.get("vin", ""),
+        stock_number=values.get("stock_number", ""),
+    )
+
+
+def deliver_in_place(
+    image: Path, *, preset: OutputPreset, labels: Labels, spec: CarSpec, stem: str | None = None
+) -> Path:
+    """Deliver `image` beside itself (as `stem` plus the preset's suffix) and remove the
+    original when the delivered file has another name."""
+    final = deliver(
+        image,
+        image.with_name(stem or image.stem),
+        preset=preset,
+        labels=labels,
+        background=spec.background,
+    )
+    if final != image:
+        image.unlink(missing_ok=True)
+    return final

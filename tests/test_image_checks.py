@@ -1,0 +1,180 @@
+"""Every image is checked against its row; a failing one is made once more, and the dealer
+sees which images need a look: end to end, against the fake Replicate's scripted pictures."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from tests.batch_helpers import csv_of, read_zip
+from tests.fakes.replicate import FakeReplicate
+from tests.waiting import wait_until
+
+# One car per scripted case; the model name tells the fake which prompt is which.
+ROWS = [
+    ("Audi", "Good", "", "", "2024", "Kings Red", "white", "1:1"),
+    ("Audi", "Colour", "", "", "2024", "kings red", "white", "4:3"),
+    ("Audi", "Grey", "", "", "2024", "Celestial Silver", "white", "1:1"),
+    ("Audi", "Aspect", "", "", "2024", "blue", "white", "16:9"),
+    ("Audi", "Blank", "", "", "2024", "agate black", "hub", "1:1"),
+    ("Audi", "Copy", "", "", "2024", "pearl white", "white", "1:1"),
+    ("Audi", "Refused", "", "", "2024", "red", "white", "1:1"),
+    ("Audi", "Unsafe", "", "", "2024", "red", "white", "1:1"),
+]
+
+
+def nth(prompt_part: str, n: int) -> Callable[[dict[str, Any]], bool]:
+    """A fault condition that matches the `n`th prediction (from 1) for one car only."""
+    seen = [0]
+
+    def matches(prediction_input: dict[str, Any]) -> bool:
+        if prompt_part not in str(prediction_input.get("prompt", "")):
+            return False
+        seen[0] += 1
+        return seen[0] == n
+
+    return matches
+
+
+def run_batch(client: TestClient, data: bytes, **form: str) -> dict[str, Any]:
+    answer = client.post("/api/car-batch", files={"file": ("cars.csv", data)}, data=form)
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["jobId"]
+    status: dict[str, Any] = wait_until(
+        lambda: (s := client.get(f"/api/batch/{job_id}").json())["state"] == "ready" and s,
+        timeout=30,
+    )
+    return status
+
+
+@pytest.fixture
+def checked_batch(
+    client_for: Callable[..., TestClient], fake_replicate: FakeReplicate
+) -> tuple[TestClient, dict[str, Any]]:
+    fake = fake_replicate
+    fake.latency = 0.1  # each row's checks are stored before the next row's image arrives
+    fake.add_fault("wrong_colour", when="Colour")
+    fake.add_fault("grey_background", when="Grey", times=2)  # the re-roll is grey too
+    fake.add_fault("wrong_aspect", when="Aspect")
+    fake.add_fault("blank", when="Blank")
+    fake.add_fault("duplicate", when="Copy")
+    fake.add_fault("wrong_colour", when=nth("Refused", 1))
+    fake.add_fault("safety", when=nth("Refused", 2))  # the re-roll is refused
+    fake.add_fault("safety", when="Unsafe")
+    client = client_for(fake=fake, concurrency=1, model="google/imagen-4")
+    return client, run_batch(client, csv_of(ROWS))
+
+
+def test_every_wrong_image_is_flagged_or_made_again_into_a_pass(
+    checked_batch: tuple[TestClient, dict[str, Any]], fake_replicate: FakeReplicate
+) -> None:
+    client, status = checked_batch
+    rows = {row["row"] - 1: row for row in status["rows"]}  # 1: the first car
+    verdicts = {n: (row["checks"] or {}).get("verdict") for n, row in rows.items()}
+    assert verdicts == {
+        1: "pass",
+        2: "pass",  # wrong colour, made again
+        3: "fail",  # grey twice: kept, and needs a look
+        4: "pass",
+        5: "pass",
+        6: "pass",
+        7: "fail",  # its re-roll was refused: the first image stays
+        8: None,  # refused outright: no image, not made again
+    }
+    assert [rows[n]["rerolls"] for n in range(1, 9)] == [0, 1, 1, 1, 1, 1, 1, 0]
+    assert rows[8]["state"] == "failed" and rows[8]["kind"] == "safety"
+    assert (status["done"], status["failed"]) == (7, 1)
+    assert status["needsReview"] == 2 and status["rerolls"] == 6
+    assert rows[3]["needsReview"] and "border is near-white" in rows[3]["checks"]["sentence"]
+
+    # One prediction per car, one more per re-roll; the refused re-roll was created too.
+    creations = {row[1]: fake_replicate.creation_count(f"Audi {row[1]},") for row in ROWS}
+    assert creations == {
+        "Good": 1, "Colour": 2, "Grey": 2, "Aspect": 2, "Blank": 2, "Copy": 2,
+        "Refused": 2, "Unsafe": 1,
+    }  # fmt: skip
+    usage = client.get("/api/usage").json()
+    assert usage["images"] == sum(creations.values()) == 14  # every prediction in the ledger
+
+
+def test_the_manifest_holds_every_check_and_the_image_not_kept(
+    checked_batch: tuple[TestClient, dict[str, Any]],
+) -> None:
+    client, status = checked_batch
+    zip_path = client.app.state.batches.zip_path(status["jobId"])
+    images, manifest, failed = read_zip(zip_path)
+    assert manifest["needsReview"] == 2 and manifest["rerolls"] == 6
+    by_row = {row["row"] - 1: row for row in manifest["rows"]}
+    colour = by_row[2]
+    assert [c["name"] for c in colour["checks"]["checks"]] == [
+        "shape", "background", "colour", "blank", "duplicate",
+    ]  # fmt: skip
+    assert all({"verdict", "score", "sentence"} <= set(c) for c in colour["checks"]["checks"])
+    first = {c["name"]: c for c in colour["alternate"]["checks"]["checks"]}
+    assert first["colour"]["verdict"] == "fail" and first["colour"]["score"] > 30
+    assert colour["alternate"]["file"] in images  # the first image, beside the kept one
+    copy = {c["name"]: c for c in by_row[6]["alternate"]["checks"]["checks"]}
+    assert copy["duplicate"]["verdict"] == "fail" and "row " in copy["duplicate"]["sentence"]
+    assert by_row[7]["alternate"] is None and by_row[7]["needsReview"]
+    assert failed is not None and [f["row"] for f in failed] == [9]
+    with zipfile.ZipFile(zip_path) as zf, Image.open(io.BytesIO(zf.read(colour["file"]))) as im:
+        assert b"trainedAlgorithmicMedia" in _xmp(im)
+
+
+def _xmp(image: Image.Image) -> bytes:
+    xmp = image.info.get("xmp", b"")
+    return xmp if isinstance(xmp, bytes) else str(xmp).encode()
+
+
+def test_no_rerolls_when_turned_off(client_for, fake_replicate: FakeReplicate) -> None:
+    fake_replicate.add_fault("blank", when="Blank")
+    client = client_for(fake=fake_replicate, qc_rerolls=0)
+    status = run_batch(client, csv_of([ROWS[0], ROWS[4]]))
+    assert status["rerolls"] == 0 and status["needsReview"] == 1
+    assert fake_replicate.creation_count() == 2
+
+
+def test_a_listing_preset_delivers_labelled_jpegs_named_so(client_for) -> None:
+    client = client_for()
+    status = run_batch(client, csv_of(ROWS[:2]), output="listing-jpeg")
+    names = [row["fileName"] for row in status["rows"]]
+    assert all(name.endswith(".jpg") for name in names), names
+    images, _, _ = read_zip(client.app.state.batches.zip_path(status["jobId"]))
+    assert sorted(images) == sorted(names)
+    answer = client.get(status["rows"][0]["imageUrl"])
+    with Image.open(io.BytesIO(answer.content)) as image:
+        assert image.format == "JPEG" and max(image.size) == 1600
+        assert b"trainedAlgorithmicMedia" in _xmp(image)
+    assert client.get(status["rows"][0]["thumbUrl"]).status_code == 200
+
+
+def test_an_unknown_preset_is_refused_in_words(client_for) -> None:
+    client = client_for()
+    answer = client.post(
+        "/api/car-batch", files={"file": ("cars.csv", csv_of(ROWS[:1]))}, data={"output": "tiff"}
+    )
+    assert answer.status_code == 400
+    assert "original, listing-jpeg, marketplace-4x3, webp" in answer.json()["error"]
+
+
+def test_a_single_image_is_checked_made_again_and_delivered_in_its_preset(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.add_fault("grey_background", when="Single")
+    client = client_for(fake=fake_replicate)
+    car = {"make": "Audi", "model": "Single", "color": "red", "output": "webp"}
+    answer = client.post("/api/car-image", json=car)
+    assert answer.status_code == 200, answer.text
+    image = answer.json()
+    assert image["fileName"].endswith(".webp") and image["rerolls"] == 1
+    assert image["checks"]["verdict"] == "pass" and not image["needsReview"]
+    assert fake_replicate.creation_count("Single") == 2
+    served = client.get(image["imageUrl"])
+    with Image.open(io.BytesIO(served.content)) as picture:
+        assert picture.format == "WEBP" and b"google/imagen-3" in _xmp(picture)
