@@ -8,6 +8,7 @@ to remember the marker.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,18 @@ PROCESS_FIXTURES = frozenset({"server_process"})
 hypothesis.settings.register_profile("full", max_examples=250)
 hypothesis.settings.register_profile("check", max_examples=20)
 hypothesis.settings.load_profile("full")
+
+
+# A memory-backed file system, where the machine has one.
+MEMORY_TMP = Path("/dev/shm")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test's data directory and SQLite database go to memory when the machine offers a
+    tmpfs: on disk, SQLite's syncs made most of the cost of starting an app in a test (about
+    75 ms of a 90 ms start). Set TMPDIR to keep them elsewhere."""
+    if "TMPDIR" not in os.environ and MEMORY_TMP.is_dir() and os.access(MEMORY_TMP, os.W_OK):
+        tempfile.tempdir = str(MEMORY_TMP)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
