@@ -357,15 +357,16 @@ def test_row_states_move_in_order(
     job_id = batches.submit(csv_of(CARS[:1]))
     seen: list[str] = []
 
-    def look() -> None:
+    def look() -> bool:
+        """Note the row's state when it changed; True once the batch is finished."""
+        finished = batches.status(job_id).finished
         state = batches.store.rows(job_id)[0].state
         if not seen or seen[-1] != state:
             seen.append(state)
+        return finished
 
-    while not batches.status(job_id).finished:
-        look()
-        time.sleep(0.005)
-    look()  # the row's last state, which the batch finishing may have come right after
+    # A short interval: "waiting" lasts only while the create is held.
+    wait_until(look, interval=0.005)
     order = [s.value for s in RowState]
     assert seen == sorted(seen, key=order.index)
     assert "waiting" in seen and seen[-1] == "done"
@@ -379,6 +380,7 @@ def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:
     """Request threads share the progress cache: readers, writers and its pruning race here."""
+    rows_per_job = 4
     fake_replicate.latency = 0.05
     batches = start_batches(make_settings(fake=fake_replicate, concurrency=3))
     jobs = [
@@ -386,7 +388,7 @@ def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
             csv_of(
                 [
                     (f"Maker{n}", f"Model-{i}", "", "", "2024", "red", "white", "1:1")
-                    for i in range(6)
+                    for i in range(rows_per_job)
                 ]
             )
         )
@@ -406,14 +408,14 @@ def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
                     batches.status(f"{worker:04x}{seen:028x}")
                 status = batches.status(job_id)
                 states = [row.state for row in status.rows]
-                assert len(states) == status.total == 6
+                assert len(states) == status.total == rows_per_job
                 assert status.done == states.count("done")
                 assert status.failed == states.count("failed") + states.count("canceled")
             except BaseException as exc:  # collected, so the main thread reports it
                 problems.append(exc)
                 return
 
-    readers = [threading.Thread(target=read, args=(n,)) for n in range(8)]
+    readers = [threading.Thread(target=read, args=(n,)) for n in range(4)]
     with mock.patch.object(StatusCache, "MAX_ENTRIES", 4):
         for thread in readers:
             thread.start()
@@ -425,7 +427,7 @@ def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
             for thread in readers:
                 thread.join()
     assert problems == []
-    assert all(batches.status(job_id).done == 6 for job_id in jobs)
+    assert all(batches.status(job_id).done == rows_per_job for job_id in jobs)
 
 
 # -- choosing a model, and moving off a retired one ------------------------------------------
