@@ -250,7 +250,8 @@ def check_background(lab: NDArray[np.float64], background: Background) -> Check:
     )
     share = round(float(near_white.mean()), 3)
     median = _as_lab(np.median(border, axis=0))
-    seen = f"{describe(median)} (L* {median[0]:.0f})"
+    # A backdrop is "light grey", not "silver": that word is for paint.
+    seen = f"{describe(median).replace('silver', 'light grey')} (L* {median[0]:.0f})"
     percent = f"{share:.0%}"
     if background is Background.WHITE:
         if share >= t.WHITE_PASS_SHARE:

@@ -12,6 +12,7 @@ from carstudio import intake
 from carstudio.accounts.viewer import Viewer
 from carstudio.billing.ledger import dollars
 from carstudio.config import Settings
+from carstudio.delivery import PRESET_LABELS
 from carstudio.errors import ConfigurationError
 from carstudio.jobs.service import BatchService
 from carstudio.naming import default_template
@@ -121,6 +122,10 @@ def page_context(settings: Settings, prices: PriceBook) -> dict[str, Any]:
         "max_upload_bytes": intake.MAX_BYTES,
         "instructions": instructions(intake.MAX_ROWS, settings.concurrency),
         "default_name_template": default_template(),
+        "output_presets": [
+            {"value": preset.value, "label": label} for preset, label in PRESET_LABELS.items()
+        ],
+        "default_output": settings.output,
         "first_year": FIRST_CAR_YEAR,
         "last_year": latest_model_year(),
         "car_fields": car_fields(),

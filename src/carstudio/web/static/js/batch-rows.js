@@ -1,8 +1,10 @@
 // <batch-rows>: one tile per row of a batch, in row order: its thumbnail once the image
 // exists (linking to the full image), the car, what identifies it on the lot (stock number,
 // VIN: the registry's identity fields), and the row's state in words. Tiles are kept
-// between updates, so a thumbnail is fetched once and never flickers. Its markup is the page's
-// <template id="batch-rows-template">, each tile <template id="batch-row-template">.
+// between updates, so a thumbnail is fetched once and never flickers. A tile whose image failed
+// or warned a check (shape, background, colour, blank, duplicate) carries a "Check" badge that
+// tells why on hover or focus, and "Needs a look" shows only those tiles. Its markup is the
+// page's <template id="batch-rows-template">, each tile <template id="batch-row-template">.
 //
 //   methods: show(rows)  rows: the `rows` of GET /api/batch/{id}
 //            clear()
@@ -32,8 +34,23 @@ export class BatchRows extends HTMLElement {
   connectedCallback() {
     if (this._grid) return;
     const content = cloneTemplate("batch-rows-template");
-    this._grid = partsOf(content).grid;
+    const parts = partsOf(content);
+    this._grid = parts.grid;
+    this._review = parts;
+    parts.reviewFilter.addEventListener("change", () => this._filter());
     this.replaceChildren(content);
+  }
+
+  _filter() {
+    this._grid.classList.toggle("is-filtered", this._review.reviewFilter.checked);
+  }
+
+  _countReviews(rows) {
+    const count = rows.filter((row) => row.needsReview).length;
+    this._review.reviewCount.textContent = String(count);
+    this._review.review.hidden = count === 0;
+    if (count === 0) this._review.reviewFilter.checked = false;
+    this._filter();
   }
 
   clear() {
@@ -64,6 +81,7 @@ export class BatchRows extends HTMLElement {
         this._tiles.delete(number);
       }
     }
+    this._countReviews(rows);
   }
 
   _tile(row) {
@@ -72,7 +90,20 @@ export class BatchRows extends HTMLElement {
     const parts = partsOf(node);
     node.dataset.row = String(row.row);
     parts.number.textContent = `Row ${row.row}`;
+    parts.checkTip.id = `check-tip-${row.row}`;
+    parts.check.setAttribute("aria-describedby", parts.checkTip.id);
     return { node, ...parts, link: null, thumbUrl: null };
+  }
+
+  _check(tile, row) {
+    const flagged = row.state === "done" && Boolean(row.needsReview && row.checks);
+    tile.node.classList.toggle("needs-review", flagged);
+    tile.checkBox.hidden = !flagged;
+    if (!flagged) return;
+    tile.checkBox.dataset.verdict = row.checks.verdict;
+    if (tile.checkTip.textContent !== row.checks.sentence) {
+      tile.checkTip.textContent = row.checks.sentence;
+    }
   }
 
   _update(tile, row) {
@@ -89,7 +120,9 @@ export class BatchRows extends HTMLElement {
     }
     const words = ROW_WORDS[row.state] || String(row.state);
     const took = row.state === "done" && Number(row.seconds) > 0 ? formatSeconds(row.seconds) : "";
-    tile.rowState.textContent = took ? `${words} · ${took}` : words;
+    const again = row.state === "done" && row.rerolls > 0 ? "made again" : "";
+    tile.rowState.textContent = [words, took, again].filter(Boolean).join(" · ");
+    this._check(tile, row);
     tile.node.classList.toggle("is-active", ACTIVE_ROWS.has(row.state));
     if (row.error && row.state !== "done") tile.rowState.title = String(row.error);
     else tile.rowState.removeAttribute("title");

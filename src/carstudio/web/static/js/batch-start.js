@@ -3,7 +3,7 @@
 // cost (the validate answer's estimate). It decides whether the checked file can run; starting
 // it is left to whoever listens. Its markup is the page's <template id="batch-start-template">.
 //
-//   events:   "start-batch"  detail: {skipInvalid, imageModel, fresh, nameTemplate}   Start
+//   events:   "start-batch"  detail: {skipInvalid, imageModel, fresh, nameTemplate, output}   Start
 //                            Batch was pressed
 //             "change"       (bubbling) the skip choice, the model, "Make new images" or the
 //                            file names changed; event.target.name says which: "skipInvalid" |
@@ -44,8 +44,8 @@ export class BatchStart extends HTMLElement {
     this.replaceChildren(content);
     this._parts.start.addEventListener("click", () => {
       if (this._state === "ready") {
-        const { skipInvalid, imageModel, fresh, nameTemplate } = this;
-        emit(this, "start-batch", { skipInvalid, imageModel, fresh, nameTemplate });
+        const { skipInvalid, imageModel, fresh, nameTemplate, output } = this;
+        emit(this, "start-batch", { skipInvalid, imageModel, fresh, nameTemplate, output });
       }
     });
     this.show("empty", null);
@@ -85,6 +85,11 @@ export class BatchStart extends HTMLElement {
     const invalid = report ? Number(report.invalidCount) || 0 : 0;
     const checked = phase === "checked" || phase === "repricing";
     const canSkip = (checked || phase === "submitting") && invalid > 0 && valid > 0;
+  /** The files delivered (an output preset). */
+  get output() {
+    return this._parts.output.value;
+  }
+
     skip.hidden = !canSkip;
     const locked = phase === "submitting";
     skipInvalid.disabled = imageModel.disabled = fresh.disabled = nameTemplate.disabled = locked;
@@ -102,6 +107,7 @@ export class BatchStart extends HTMLElement {
 
     // Start waits while the file is priced again, so the batch never starts on an old estimate.
     let state = phase === "repricing" ? "checking" : phase;
+    this._parts.output.disabled = locked;
     if (phase === "checked") {
       state = valid && (!invalid || skipInvalid.checked) && confirmed ? "ready" : "blocked";
     }

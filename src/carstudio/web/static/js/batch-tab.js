@@ -169,7 +169,7 @@ export class BatchTab extends HTMLElement {
     this._render();
   }
 
-  async _submit({ skipInvalid, imageModel, fresh, nameTemplate }) {
+  async _submit({ skipInvalid, imageModel, fresh, nameTemplate, output }) {
     if (this._start.state !== "ready") return;
     const file = this._file;
     const body = new FormData();
@@ -178,6 +178,7 @@ export class BatchTab extends HTMLElement {
     if (imageModel) body.append("imageModel", imageModel);
     if (fresh) body.append("fresh", "true");
     if (nameTemplate) body.append("nameTemplate", nameTemplate);
+    if (output) body.append("output", output);
     this._submitting = true;
     this._submitError = null;
     this._render();

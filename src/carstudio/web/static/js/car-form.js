@@ -96,6 +96,12 @@ export class CarForm extends HTMLElement {
     return select ? select.value : "";
   }
 
+  /** The files delivered (an output preset), or "" for the server's own. */
+  get output() {
+    const select = this._input("output");
+    return select ? select.value : "";
+  }
+
   /** Whether "Make new images" is ticked: no image made before is reused. */
   get fresh() {
     const box = this._input("fresh");
@@ -147,6 +153,7 @@ export class CarForm extends HTMLElement {
       const body = { ...spec };
       if (this.imageModel) body.image_model = this.imageModel;
       if (this.fresh) body.fresh = true;
+      if (this.output) body.output = this.output;
       const result = await createCarImage(body);
       this._emit("generation-done", { spec, result });
       return result;

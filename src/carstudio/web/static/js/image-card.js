@@ -8,7 +8,8 @@
 //   attribute: aspect-ratio  the shape shown before there is an image, e.g. "16:9"
 //
 // `result` is the JSON answer of POST /api/car-image; an optional `spec` (the car as asked
-// for) makes the alt text richer. Its markup is the page's <template id="image-card-template">;
+// for) makes the alt text richer. Its `checks` show as a chip ("Checked", or "Check" with the
+// sentences of the checks that failed or warned), and a re-roll is said. Its markup is the page's <template id="image-card-template">;
 // everything shown is set with textContent.
 
 import { cloneTemplate, partsOf } from "./dom.js";
@@ -216,6 +217,7 @@ export class ImageCard extends HTMLElement {
     p.provider.hidden = result.provider !== "preview";
     // Reused from the image cache: an identical image made before, at no cost.
     p.cached.hidden = !result.cached;
+    this._showChecks(result);
     p.time.textContent =
       result.elapsedMs != null ? `Generated in ${formatSeconds(result.elapsedMs / 1000)}` : "";
     p.size.textContent = result.width && result.height ? `${result.width} × ${result.height}` : "";
@@ -233,6 +235,19 @@ export class ImageCard extends HTMLElement {
     p.download.title = fileName || "Download the image";
 
     p.live.textContent = named ? `Image ready: ${named}.` : "Image ready.";
+  }
+
+  _showChecks(result) {
+    const p = this._parts;
+    const checks = result.checks;
+    p.check.hidden = !checks;
+    p.checkText.hidden = !(checks && result.needsReview);
+    if (!checks) return;
+    p.check.dataset.verdict = checks.verdict;
+    const again = result.rerolls > 0 ? " · made again" : "";
+    p.check.textContent = (result.needsReview ? "Check" : "Checked") + again;
+    p.check.title = checks.sentence;
+    p.checkText.textContent = result.needsReview ? checks.sentence : "";
   }
 
   _startTimer() {
