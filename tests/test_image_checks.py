@@ -178,3 +178,18 @@ def test_a_single_image_is_checked_made_again_and_delivered_in_its_preset(
     served = client.get(image["imageUrl"])
     with Image.open(io.BytesIO(served.content)) as picture:
         assert picture.format == "WEBP" and b"google/imagen-3" in _xmp(picture)
+
+
+def test_a_reroll_whose_create_answer_is_lost_is_found_not_paid_again(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.add_fault("wrong_colour", when=nth("Lost", 1))
+    # The re-roll's prediction is made, but its answer is lost behind a proxy's 502.
+    fake_replicate.add_fault("created_then_502", when=nth("Lost", 2))
+    client = client_for(fake=fake_replicate)
+    status = run_batch(client, csv_of([("Audi", "Lost", "", "", "2024", "red", "white", "1:1")]))
+    (row,) = status["rows"]
+    assert row["state"] == "done" and row["rerolls"] == 1, row
+    assert row["checks"]["verdict"] == "pass"
+    assert fake_replicate.creation_count("Lost") == 2, "the lost re-roll was found, not remade"
+    assert client.get("/api/usage").json()["images"] == 2
