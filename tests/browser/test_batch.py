@@ -536,3 +536,102 @@ def test_an_unknown_batch_link_says_so(
     progress.get_by_role("button", name="Start a new batch").click()
     expect(page.locator(INTAKE)).to_be_visible()
     expect(page).to_have_url(re.compile(r"#batch$"))
+
+
+# --- real inventory exports -------------------------------------------------------------------
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_an_excel_export_goes_through_the_batch_tab(
+    page: Page,
+    serve_app: ServeApp,
+    make_settings: MakeSettings,
+    check_accessibility: Callable[[Page, str], None],
+    tmp_path: Path,
+) -> None:
+    from tests.fixtures.inventory.workbooks import german_export
+
+    open_batch_tab(page, serve_app(make_settings()))
+    upload = page.locator(INTAKE)
+    upload.locator("input[type=file]").set_input_files(
+        {"name": "bestand.xlsx", "mimeType": XLSX_TYPE, "buffer": german_export()}
+    )
+    expect(upload).to_have_attribute("data-state", "ready")
+    expect(upload.locator("[data-part=format]")).to_have_text(
+        "Read as Excel workbook, sheet \u201cFahrzeuge\u201d."
+    )
+    expect(upload.locator("[data-part=row-count]")).to_have_text("3 rows")
+    expect(upload.locator('[data-header="Marke"]')).to_have_text("Marke \u2192 make")
+    expect(upload.locator('[data-header="FIN"]')).to_have_text("FIN \u2192 vin")
+    expect(upload.locator('[data-header="Farbe Innen"]')).to_have_attribute(
+        "data-status", "ignored"
+    )
+    notices = upload.locator("[data-part=notice-list] li")
+    expect(notices).to_have_text(
+        [re.compile("\u201cFarbe Innen\u201d looks like a colour column but was not used")]
+    )
+    first = upload.locator('tr[data-row="2"]')
+    expect(first.locator('td[data-column="year"]')).to_have_text("2020")
+    expect(first.locator('td[data-column="stock_number"]')).to_have_text("4711")
+    expect(first.locator("[data-part=image-name]")).to_have_text(
+        re.compile("4711_WVWZZZAUZLW012345_volkswagen-golf-2020-limousine-life-white")
+    )
+    check_accessibility(page, "the preview of an Excel export")
+    shoot(page, tmp_path / "batch-xlsx-preview.png")
+
+    start_batch(page)
+    progress = wait_until_finished(page)
+    expect(stat(progress, "done")).to_have_text("3")
+    tile = progress.locator('.bp-row[data-row="2"]')
+    expect(tile.locator("[data-part=row-identity]")).to_have_text(
+        "Stock number 4711 \u00b7 VIN WVWZZZAUZLW012345"
+    )
+    page.wait_for_function(IMAGES_LOADED)
+    check_accessibility(page, "a finished batch from an Excel export")
+    shoot(page, tmp_path / "batch-xlsx-finished.png")
+    with page.expect_download() as saved:
+        progress.get_by_role("link", name="Download ZIP").click()
+    with zipfile.ZipFile(saved.value.path()) as archive:
+        images = sorted(n for n in archive.namelist() if n.endswith(".png"))
+    assert [name.split("_")[0] for name in images] == ["4711", "4712", "4713"]
+
+
+def test_a_file_barely_understood_starts_only_once_confirmed(
+    page: Page, serve_app: ServeApp, make_settings: MakeSettings
+) -> None:
+    open_batch_tab(page, serve_app(make_settings()))
+    # Czech headers: only "Model" is understood, so every image would show nothing else.
+    text = "Značka,Model,Rok výroby,Barva,Karoserie\nŠkoda,Octavia,2021,Bílá,Kombi\n"
+    upload = choose_file(page, text, "sklad.csv")
+    start = page.get_by_role("button", name="Start Batch")
+    expect(start).to_be_disabled()
+    expect(upload.locator("[data-part=reason]")).to_have_text(
+        re.compile("^Only the model was understood")
+    )
+    confirm = page.get_by_label("The columns are right: make the images anyway")
+    confirm.check()
+    expect(start).to_be_enabled()
+    expect(upload.locator("[data-part=reason]")).to_have_text("Ready to make 1 image.")
+
+
+def test_the_file_names_can_follow_a_template_of_the_batch(
+    page: Page, serve_app: ServeApp, make_settings: MakeSettings
+) -> None:
+    open_batch_tab(page, serve_app(make_settings()))
+    text = "Stock #,Make,Model\nA17,Kia,Sorento\nA18,Kia,Sorento\n"
+    names = page.get_by_label("File names")
+    names.fill("{model}-{stock_number}")
+    upload = choose_file(page, text, "lot.csv")
+    expect(upload.locator("[data-part=image-name]")).to_have_text(
+        [re.compile("sorento-A17"), re.compile("sorento-A18")]
+    )
+    start_batch(page)
+    progress = wait_until_finished(page)
+    with page.expect_download() as saved:
+        progress.get_by_role("link", name="Download ZIP").click()
+    with zipfile.ZipFile(saved.value.path()) as archive:
+        assert sorted(n for n in archive.namelist() if n.endswith(".png")) == [
+            "sorento-A17.png",
+            "sorento-A18.png",
+        ]

@@ -24,6 +24,8 @@ import { cloneTemplate, emit, partsOf, setBusy } from "./dom.js";
 import { plural } from "./format.js";
 import { estimateInWords } from "./batch-words.js";
 
+const NAMES_PAUSE_MS = 500;
+
 /** The warning a person must confirm before the batch can start, or null. */
 function seriousWarning(report) {
   const warnings = (report && Array.isArray(report.warnings) && report.warnings) || [];
@@ -42,6 +44,18 @@ export class BatchStart extends HTMLElement {
     const content = cloneTemplate("batch-start-template");
     this._parts = partsOf(content);
     this.replaceChildren(content);
+    // The file names are checked (and the preview's names redrawn) once typing pauses, not on
+    // blur: a blur from pressing Start would otherwise re-check the file under the click.
+    const names = this._parts.nameTemplate;
+    names.addEventListener("change", (event) => {
+      if (event.isTrusted) event.stopPropagation();
+    });
+    names.addEventListener("input", () => {
+      clearTimeout(this._namesTimer);
+      this._namesTimer = setTimeout(() => {
+        names.dispatchEvent(new Event("change", { bubbles: true }));
+      }, NAMES_PAUSE_MS);
+    });
     this._parts.start.addEventListener("click", () => {
       if (this._state === "ready") {
         const { skipInvalid, imageModel, fresh, nameTemplate, output } = this;
@@ -71,6 +85,11 @@ export class BatchStart extends HTMLElement {
     return this._parts.nameTemplate.value.trim();
   }
 
+  /** The files delivered (an output preset). */
+  get output() {
+    return this._parts.output.value;
+  }
+
   /** Forget the skip choice and the confirmation; the model, "Make new images" and the file
    *  names stay as chosen, for the next file. */
   reset() {
@@ -85,14 +104,10 @@ export class BatchStart extends HTMLElement {
     const invalid = report ? Number(report.invalidCount) || 0 : 0;
     const checked = phase === "checked" || phase === "repricing";
     const canSkip = (checked || phase === "submitting") && invalid > 0 && valid > 0;
-  /** The files delivered (an output preset). */
-  get output() {
-    return this._parts.output.value;
-  }
-
     skip.hidden = !canSkip;
     const locked = phase === "submitting";
     skipInvalid.disabled = imageModel.disabled = fresh.disabled = nameTemplate.disabled = locked;
+    this._parts.output.disabled = locked;
     skipText.textContent =
       valid === 1
         ? `Skip invalid rows (${invalid}) and make the valid one`
@@ -107,7 +122,6 @@ export class BatchStart extends HTMLElement {
 
     // Start waits while the file is priced again, so the batch never starts on an old estimate.
     let state = phase === "repricing" ? "checking" : phase;
-    this._parts.output.disabled = locked;
     if (phase === "checked") {
       state = valid && (!invalid || skipInvalid.checked) && confirmed ? "ready" : "blocked";
     }

@@ -20,9 +20,12 @@ export function carFields() {
   return fields;
 }
 
-/** The fields that identify a car on the lot (VIN, stock number): never in the prompt. */
+/** The fields that identify a car on the lot, in the order they lead its file name (stock
+ *  number, VIN); they never reach the prompt. */
 export function identityFields() {
-  return carFields().filter((field) => field.role === "identifies");
+  return carFields()
+    .filter((field) => field.role === "identifies")
+    .sort((a, b) => Number(a.fileName) - Number(b.fileName));
 }
 
 /** Whether `name` is a car field ("year": yes; "notes": no). */
