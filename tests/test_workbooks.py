@@ -202,3 +202,12 @@ def test_carstudio_batch_takes_an_xlsx(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     names = sorted(n for n in zipfile.ZipFile(out).namelist() if n.endswith(".png"))
     assert names == ["C-0311.png", "D-0500.png", "P-0042.png", "R-0107.png"]
+
+
+def test_a_dry_run_names_the_sheet_and_says_what_to_check(tmp_path: Path) -> None:
+    source = tmp_path / "bestand.xlsx"
+    source.write_bytes(german_export())
+    result = CliRunner().invoke(app, ["batch", str(source), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Read from the sheet “Fahrzeuge”." in result.output
+    assert "Check: “Farbe Innen” looks like a colour column but was not used" in result.output

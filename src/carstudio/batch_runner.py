@@ -363,6 +363,9 @@ def dry_run_lines(found: DryRun, *, skip_invalid: bool) -> list[str]:
         lines.append(
             "On Replicate (with REPLICATE_API_TOKEN set): " + estimate_in_words(found.on_replicate)
         )
+    if report.sheet:
+        lines.append(f"Read from the sheet “{report.sheet}”.")
+    lines += [f"Check: {warning.message}" for warning in report.warnings]
     if report.invalid_count:
         are = "row is" if report.invalid_count == 1 else "rows are"
         lines.append(f"{report.invalid_count} {are} not valid, so not in the estimate:")
