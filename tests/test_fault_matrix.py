@@ -268,7 +268,8 @@ def test_a_fault_in_one_row(
     images, manifest, failed = read_zip(zip_path)
     assert sorted(images) == sorted(image_name(row - 1) for row in done_rows)
     with zipfile.ZipFile(zip_path) as zf:
-        expected_entries = {*images, "manifest.json"} | ({"failed_rows.json"} if failed else set())
+        failed_lists = {"failed_rows.json", "failed_rows.csv"} if failed else set()
+        expected_entries = {*images, "manifest.json"} | failed_lists
         assert set(zf.namelist()) == expected_entries
         assert len(zf.namelist()) == len(expected_entries), "no entry twice"
 
