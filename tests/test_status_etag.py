@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from carstudio.jobs.service import BatchService
+from carstudio.jobs.service import BatchService, JobStatus, StatusCache
 from tests.batch_helpers import numbered_cars, wait_until
 from tests.fakes.replicate import FakeReplicate
 from tests.test_accounts import server, sign_in, signed_settings  # noqa: F401 - fixtures
@@ -71,3 +71,34 @@ def test_etags_differ_per_user_and_another_users_etag_gets_a_404(server) -> None
         root.get(f"/api/batch/{job}", headers={"If-None-Match": admins.headers["etag"]}).status_code
         == 304
     )
+
+
+def test_a_due_answer_is_looked_at_again_by_one_caller_while_the_others_keep_it() -> None:
+    now = [100.0]
+    cache = StatusCache(ttl=1.0, clock=lambda: now[0])
+    answer = JobStatus(
+        id="a" * 32,
+        state="running",
+        total=1,
+        done=0,
+        failed=0,
+        canceled=0,
+        running=1,
+        created_at=0.0,
+        finished_at=None,
+        eta_seconds=None,
+        zip_ready=False,
+        source_name="cars.csv",
+        model="preview",
+        provider="preview",
+        concurrency=3,
+        fatal_error=None,
+    )
+    cache.put(answer.id, answer)
+    assert cache.get(answer.id) is answer
+    now[0] += 1.25  # due, whatever its share of the spread
+    assert cache.get(answer.id) is None, "the first caller looks at the store again"
+    assert cache.get(answer.id) is answer, "meanwhile the others keep the answer"
+    assert cache.last(answer.id) is answer
+    cache.forget(answer.id)
+    assert cache.get(answer.id) is None and cache.last(answer.id) is None

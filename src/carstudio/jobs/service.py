@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import random
 import shutil
 import threading
 import time
@@ -199,7 +200,11 @@ class Estimate:
 
 class StatusCache:
     """Recent progress answers by job id, shared by every request thread: each is trusted as
-    it is for `ttl` seconds, and after that kept to be compared with the job's version.
+    it is for about `ttl` seconds, and after that kept to be compared with the job's version.
+
+    When an answer's time is up, one caller is told to look again while the others keep
+    getting it until that look is done; the times vary a little, so the answers of many
+    batches do not all come due at once.
 
     Every read and write holds the lock, so a thread pruning old answers never walks the
     dictionary while another adds to it. Answers are immutable, so handing one out is safe.
@@ -212,14 +217,20 @@ class StatusCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, JobStatus]] = {}
+        """Job id: (when the answer comes due, the answer)."""
 
     def get(self, job_id: str) -> JobStatus | None:
-        """The answer, if it was read or confirmed less than `ttl` seconds ago."""
+        """The answer while it is trusted; None when it is unknown, or has come due and this
+        caller is the one to look again."""
+        now = self._clock()
         with self._lock:
             entry = self._entries.get(job_id)
-        if entry is None or self._clock() - entry[0] >= self.ttl:
-            return None
-        return entry[1]
+            if entry is None:
+                return None
+            if now < entry[0]:
+                return entry[1]
+            self._entries[job_id] = (self._due(now), entry[1])
+        return None
 
     def last(self, job_id: str) -> JobStatus | None:
         """The last answer kept, however old."""
@@ -232,9 +243,12 @@ class StatusCache:
         with self._lock:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries = {
-                    key: entry for key, entry in self._entries.items() if now - entry[0] < self.ttl
+                    key: entry for key, entry in self._entries.items() if now < entry[0]
                 }
-            self._entries[job_id] = (now, status)
+            self._entries[job_id] = (self._due(now), status)
+
+    def _due(self, now: float) -> float:
+        return now + self.ttl * random.uniform(0.8, 1.2)
 
     def forget(self, job_id: str) -> None:
         with self._lock:
@@ -578,11 +592,12 @@ class BatchService:
         """A job's progress, as many pages may be polling it: an answer is reused as it is
         for a moment, then for as long as the job's version (and the storage problem it
         reports) stays the same; only a change reads the rows again."""
-        cached = self._status_cache.get(job_id)
-        if cached is not None:
-            if not viewer.sees(cached.owner_id):
-                raise NotFound("There is no batch with that id.")
-            return cached
+        cached = self.recent_status(job_id, viewer)
+        return cached if cached is not None else self.fresh_status(job_id, viewer)
+
+    def fresh_status(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus:
+        """The progress as the store has it now: the job's version is read, and the rows
+        only when it moved (or the storage problem changed)."""
         job = self._check(self.store.job(job_id) if len(job_id) == _JOB_ID_LENGTH else None, viewer)
         last = self._status_cache.last(job_id)
         if (
@@ -596,6 +611,14 @@ class BatchService:
         status = self._status(self._check(found, viewer), rows)
         self._status_cache.put(job_id, status)
         return status
+
+    def recent_status(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus | None:
+        """The answer `status` gives for a moment after it was read, without any I/O (so an
+        event loop may ask); None when it has to be read or checked again."""
+        cached = self._status_cache.get(job_id)
+        if cached is not None and not viewer.sees(cached.owner_id):
+            raise NotFound("There is no batch with that id.")
+        return cached
 
     def _storage_problem(self, job: Job) -> str | None:
         return self.storage.problem() if job.state != JobState.READY.value else None

@@ -97,6 +97,12 @@ class Store:
         with self._turns, self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: it need not wait for writers to take their turn."""
+        with self._sessions.begin() as session:
+            yield session
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -113,20 +119,20 @@ class Store:
             s.add_all(rows)
 
     def job(self, job_id: str) -> Job | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.get(Job, job_id)
 
     def row(self, row_id: int) -> Row | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.get(Row, row_id)
 
     def rows(self, job_id: str) -> list[Row]:
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(select(Row).where(Row.job_id == job_id).order_by(Row.row)))
 
     def progress(self, job_id: str) -> tuple[Job | None, list[RowProgress]]:
         """A job and just the columns of its rows that progress reports need, in one read."""
-        with self.session() as s:
+        with self.reading() as s:
             job = s.get(Job, job_id)
             if job is None:
                 return None, []

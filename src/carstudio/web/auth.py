@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -68,7 +69,7 @@ def _write_private(path: Path, text: str) -> None:
         path.with_suffix(".part").unlink(missing_ok=True)
 
 
-def get_accounts(request: Request) -> Accounts:
+async def get_accounts(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
 
@@ -76,8 +77,19 @@ def get_accounts(request: Request) -> Accounts:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 
-def current_viewer(request: Request, accounts: AccountsDep) -> Viewer:
-    """The signed-in user (or ANYONE with sign-in off); 401 when sign-in is required."""
+async def current_viewer(request: Request, accounts: AccountsDep) -> Viewer:
+    """The signed-in user (or ANYONE with sign-in off); 401 when sign-in is required.
+
+    With sign-in off it answers on the event loop: every API request asks, and a hop to a
+    worker thread costs more than the rest of a cached progress answer."""
+    settings: Settings = request.app.state.settings
+    if not settings.sign_in_required:
+        return ANYONE
+    return await run_in_threadpool(viewer_of, request, accounts)
+
+
+def viewer_of(request: Request, accounts: Accounts) -> Viewer:
+    """`current_viewer`, for code already on a worker thread (it may read the store)."""
     settings: Settings = request.app.state.settings
     if not settings.sign_in_required:
         return ANYONE
@@ -108,7 +120,7 @@ CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 def page_viewer(request: Request, accounts: AccountsDep) -> Viewer | None:
     """For the page: the viewer, or None when the person has to sign in first."""
     try:
-        return current_viewer(request, accounts)
+        return viewer_of(request, accounts)
     except NotSignedIn:
         return None
 
