@@ -20,9 +20,11 @@ from fastapi.testclient import TestClient
 
 from carstudio.intake import IntakeReport, read_intake
 from tests.batch_helpers import read_zip
+from tests.fixtures.inventory.workbooks import german_export
 from tests.waiting import wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures" / "inventory"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def fixture(name: str) -> bytes:
@@ -196,16 +198,30 @@ def test_a_well_understood_file_needs_no_confirmation() -> None:
 
 
 def run(client: TestClient, data: bytes, name: str, **form: str) -> dict:
-    answer = client.post("/api/car-batch", files={"file": (name, data, "text/csv")}, data=form)
+    kind = XLSX if name.endswith(".xlsx") else "text/csv"
+    answer = client.post("/api/car-batch", files={"file": (name, data, kind)}, data=form)
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["jobId"]
     return wait_until(lambda: (b := client.get(f"/api/batch/{job_id}").json())["zipUrl"] and b)
 
 
-def test_a_dms_batch_names_images_by_stock_number_and_keeps_everything(
+def test_dms_and_excel_batches_name_images_by_stock_number_and_keep_every_column(
     client_for: Callable[..., TestClient],
 ) -> None:
+    # One app for every step: starting one is the costly part of this test.
     client = client_for()
+    files = {"file": ("dms.csv", fixture("dms_export.csv"), "text/csv")}
+    bad = client.post("/api/car-batch", files=files, data={"nameTemplate": "../{vin}"})
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("The file-name template may hold only letters")
+    check = client.post(
+        "/api/car-batch/validate", files=files, data={"nameTemplate": "{stock_number}-{model}"}
+    )
+    assert [row["fileName"] for row in check.json()["preview"][:2]] == [
+        "K1507-sorento",
+        "K1512-sorento",
+    ]
+
     # One car the file cannot describe (no make or model), to fail and come back in the CSV.
     data = fixture("dms_export.csv") + b"X0001,,2018,,,,,,,,,N,3\n"
     status = run(client, data, "dms_export.csv", skipInvalid="true")
@@ -245,19 +261,15 @@ def test_a_dms_batch_names_images_by_stock_number_and_keeps_everything(
     assert table[1][:-1] == ["X0001", "", "2018", "", "", "", "", "", "", "", "", "N", "3"]
     assert "make or a model" in table[1][-1]
 
-
-def test_a_name_template_is_checked_before_anything_runs(
-    client_for: Callable[..., TestClient],
-) -> None:
-    client = client_for()
-    files = {"file": ("dms.csv", fixture("dms_export.csv"), "text/csv")}
-    bad = client.post("/api/car-batch", files=files, data={"nameTemplate": "../{vin}"})
-    assert bad.status_code == 400
-    assert bad.json()["error"].startswith("The file-name template may hold only letters")
-    check = client.post(
-        "/api/car-batch/validate", files=files, data={"nameTemplate": "{stock_number}-{model}"}
+    # The German Excel export, through the same API.
+    xlsx = {"file": ("fahrzeuge.xlsx", german_export(), XLSX)}
+    check = client.post("/api/car-batch/validate", files=xlsx).json()
+    assert check["ok"] and check["sheet"] == "Fahrzeuge"
+    assert check["encodingLabel"] == "Excel workbook"
+    status = run(client, german_export(), "fahrzeuge.xlsx")
+    images, manifest, _ = read_zip(client.get(status["zipUrl"]).content)
+    assert sorted(images)[0] == (
+        "4711_WVWZZZAUZLW012345_volkswagen-golf-2020-limousine-life-white.png"
     )
-    assert [row["fileName"] for row in check.json()["preview"][:2]] == [
-        "K1507-sorento",
-        "K1512-sorento",
-    ]
+    assert manifest["source"] == "fahrzeuge.xlsx"
+    assert manifest["rows"][0]["extra"]["Erstzulassung"] == "2020-05-14"

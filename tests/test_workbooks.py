@@ -6,25 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from carstudio.cli import app
 from carstudio.errors import InvalidInput
 from carstudio.intake import IntakeReport, read_intake
 from carstudio.spreadsheets import MAX_UNPACKED, cell_text
-from tests.batch_helpers import read_zip
 from tests.fixtures.inventory.workbooks import (
     dms_workbook,
     french_export,
     german_export,
     workbook,
 )
-from tests.waiting import wait_until
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -173,35 +169,6 @@ def test_a_damaged_workbook_gets_a_sentence() -> None:
 
 def test_an_old_xls_workbook_is_told_to_become_xlsx() -> None:
     assert "Excel Workbook (.xlsx)" in refused(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
-
-
-def test_an_xlsx_batch_runs_through_the_api(client_for: Callable[..., TestClient]) -> None:
-    client = client_for()
-    files = {"file": ("fahrzeuge.xlsx", german_export(), XLSX)}
-    check = client.post("/api/car-batch/validate", files=files).json()
-    assert check["ok"] and check["sheet"] == "Fahrzeuge"
-    assert check["encodingLabel"] == "Excel workbook"
-    answer = client.post("/api/car-batch", files=files)
-    assert answer.status_code == 202, answer.text
-    job = answer.json()["jobId"]
-    status = wait_until(lambda: (b := client.get(f"/api/batch/{job}").json())["zipUrl"] and b)
-    images, manifest, _ = read_zip(client.get(status["zipUrl"]).content)
-    assert (
-        sorted(images)[0] == "4711_WVWZZZAUZLW012345_volkswagen-golf-2020-limousine-life-white.png"
-    )
-    assert manifest["source"] == "fahrzeuge.xlsx"
-
-
-def test_carstudio_batch_takes_an_xlsx(tmp_path: Path) -> None:
-    source = tmp_path / "stock.xlsx"
-    source.write_bytes(french_export())
-    out = tmp_path / "stock.zip"
-    result = CliRunner().invoke(
-        app, ["batch", str(source), "-o", str(out), "--name-template", "{stock_number}"]
-    )
-    assert result.exit_code == 0, result.output
-    names = sorted(n for n in zipfile.ZipFile(out).namelist() if n.endswith(".png"))
-    assert names == ["C-0311.png", "D-0500.png", "P-0042.png", "R-0107.png"]
 
 
 def test_a_dry_run_names_the_sheet_and_says_what_to_check(tmp_path: Path) -> None:
