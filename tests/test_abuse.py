@@ -60,6 +60,7 @@ OPERATIONS = [
     ("POST", "/api/car-batch"),
     ("GET", "/api/batch/{job_id}"),
     ("GET", "/api/batch/{job_id}/failed_rows.json"),
+    ("GET", "/api/batch/{job_id}/failed_rows.csv"),
     ("POST", "/api/batch/{job_id}/cancel"),
     ("POST", "/api/batch/{job_id}/retry-failed"),
     ("POST", "/api/batch/{job_id}/switch-model"),
