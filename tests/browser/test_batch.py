@@ -621,8 +621,13 @@ def test_the_file_names_can_follow_a_template_of_the_batch(
     open_batch_tab(page, serve_app(make_settings()))
     text = "Stock #,Make,Model\nA17,Kia,Sorento\nA18,Kia,Sorento\n"
     names = page.get_by_label("File names")
-    names.fill("{model}-{stock_number}")
+    names.fill("{model}/{colour}")
     upload = choose_file(page, text, "lot.csv")
+    expect(upload).to_have_attribute("data-state", "refused")
+    expect(upload.locator("[data-part=alert]")).to_contain_text("The file-name template")
+    # Corrected, the names are checked again once typing pauses: no need to choose the file again.
+    names.fill("{model}-{stock_number}")
+    expect(upload).to_have_attribute("data-state", "ready")
     expect(upload.locator("[data-part=image-name]")).to_have_text(
         [re.compile("sorento-A17"), re.compile("sorento-A18")]
     )

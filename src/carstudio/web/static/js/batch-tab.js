@@ -86,10 +86,11 @@ export class BatchTab extends HTMLElement {
     this._zone.addEventListener("csv-chosen", (event) => this._checkFile(event.detail));
     this._zone.addEventListener("csv-refused", (event) => this._refuse(event.detail));
     this._start.addEventListener("change", (event) => {
-      // Another model has another price, and new images forgo the ones made before: a checked
-      // file (or one being checked) is asked again.
+      // Another model has another price, new images forgo the ones made before, and other
+      // file names change the preview: a file the server has seen is asked again (also after
+      // it refused the file names, which may now be right).
       const repriced = ["imageModel", "fresh", "nameTemplate"].includes(event.target.name);
-      if (repriced && (this._report || this._check)) this._validate();
+      if (repriced && (this._report || this._check || this._sent)) this._validate();
       else this._render();
     });
     this._start.addEventListener("start-batch", (event) => this._submit(event.detail));
@@ -123,6 +124,7 @@ export class BatchTab extends HTMLElement {
 
   _clear(file, note = "") {
     this._file = file;
+    this._sent = false;
     this._report = this._problem = this._submitError = null;
     this._note = note;
     this._start.reset();
@@ -142,6 +144,7 @@ export class BatchTab extends HTMLElement {
     this._render();
     const body = new FormData();
     body.append("file", this._file, this._file.name);
+    this._sent = true;
     const imageModel = this._start.imageModel;
     if (imageModel) body.append("imageModel", imageModel);
     if (this._start.fresh) body.append("fresh", "true");
