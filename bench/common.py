@@ -240,6 +240,13 @@ class FakeProcess:
         self.reset()
 
 
+def cars_csv(rows: int, tag: str) -> bytes:
+    """`rows` cars no other batch tagged otherwise has, so none comes from the image cache."""
+    lines = ["make,model,year,color,background,aspect_ratio"]
+    lines += [f"Carmaker,{tag} Model-{n},2024,red,white,1:1" for n in range(1, rows + 1)]
+    return ("\n".join(lines) + "\n").encode()
+
+
 # -- measurement helpers ------------------------------------------------------------------------
 
 

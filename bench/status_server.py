@@ -21,7 +21,7 @@ from carstudio.config import Settings
 from carstudio.jobs.service import BatchService
 from carstudio.logs import configure_logging
 from carstudio.web.app import create_app
-from carstudio.web.batch_api import status_json
+from carstudio.web.schemas import BatchStatusOut
 
 REFRESH_SECONDS = 1.0
 
@@ -38,7 +38,10 @@ def build_app(settings: Settings) -> FastAPI:
         with lock:
             hit = cache.get(job_id)
         if hit is None or now - hit[0] > REFRESH_SECONDS:
-            hit = (now, status_json(batches.status(job_id)))
+            hit = (
+                now,
+                BatchStatusOut.of(batches.status(job_id)).model_dump(by_alias=True, mode="json"),
+            )
             with lock:
                 cache[job_id] = hit
         return hit[1]
