@@ -194,6 +194,7 @@ def run(work: Path) -> dict[str, Any]:
         "handover_postgres_ms_p95": percentile(postgres, 0.95),
         "first_image_behind_start_s": behind["start_s"],
         "first_image_behind_s": behind["first_image_s"],
+        "first_image_behind_rows_ahead": behind["big_rows_started_in_between"],
         "details": {
             "handover_rows": HANDOVER_ROWS,
             "handover_latency_s": HANDOVER_LATENCY,
