@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from carstudio.cli import app
-from carstudio.intake import header_key, header_synonyms_markdown, read_intake, template_csv
+from carstudio.columns import header_key, header_synonyms_markdown
+from carstudio.intake import read_intake, template_csv
 from carstudio.spec import FIELDS, IDENTITY_FIELDS, PROMPT_FIELDS, REGISTRY, CarSpec
 from carstudio.web import pages
 
@@ -119,7 +120,7 @@ def test_the_readme_lists_every_accepted_header_from_the_registry() -> None:
         r"<!-- accepted-headers:[^>]*-->\n(.*?)\n<!-- /accepted-headers -->", readme, re.S
     )
     assert found is not None, "README.md has no generated table of accepted headers"
-    # Regenerate it with intake.header_synonyms_markdown() when a field's headers change.
+    # Regenerate it with columns.header_synonyms_markdown() when a field's headers change.
     assert found.group(1) == header_synonyms_markdown()
 
 

@@ -16,7 +16,8 @@ from pydantic.alias_generators import to_camel
 
 from carstudio.billing.ledger import UsageLine
 from carstudio.errors import Failure
-from carstudio.intake import HeaderStatus, IntakeReport
+from carstudio.columns import HeaderStatus
+from carstudio.intake import IntakeReport
 from carstudio.jobs.service import Estimate, JobStatus, JobSummary, RowStatus
 from carstudio.jobs.states import JobState, RowState
 from carstudio.providers.prices import CURRENCY
