@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from typer.testing import CliRunner
 
+from carstudio.cli import app
 from tests.batch_helpers import csv_of, read_zip
 from tests.fakes.replicate import FakeReplicate
 from tests.waiting import wait_until
@@ -193,3 +196,36 @@ def test_a_reroll_whose_create_answer_is_lost_is_found_not_paid_again(
     assert row["checks"]["verdict"] == "pass"
     assert fake_replicate.creation_count("Lost") == 2, "the lost re-roll was found, not remade"
     assert client.get("/api/usage").json()["images"] == 2
+
+
+def test_carstudio_batch_sums_up_the_checks_and_lists_the_images_to_look_at(
+    tmp_path: Path, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", fake_replicate.token)
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake_replicate.base_url)
+    fake_replicate.add_fault("grey_background", when="Grey", times=2)
+    fake_replicate.add_fault("blank", when="Blank")
+    source = tmp_path / "cars.csv"
+    source.write_bytes(csv_of([ROWS[0], ROWS[2], ROWS[4]]))
+    out = tmp_path / "cars.zip"
+    result = CliRunner().invoke(app, ["batch", str(source), "-o", str(out), "--preset", "webp"])
+    assert result.exit_code == 0, result.output
+    assert "Checks: 2 of 3 images passed · 2 made again · 1 needs a look" in result.output
+    assert "Images to look at" in result.output and "near-white" in result.output
+    images, manifest, _ = read_zip(out)
+    assert all(name.endswith(".webp") for name in images)
+    assert manifest["needsReview"] == 1
+
+
+def test_carstudio_generate_says_when_an_image_needs_a_look(
+    tmp_path: Path, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", fake_replicate.token)
+    monkeypatch.setenv("REPLICATE_BASE_URL", fake_replicate.base_url)
+    monkeypatch.setenv("CARSTUDIO_QC_REROLLS", "0")
+    fake_replicate.add_fault("wrong_aspect")
+    car = ["generate", "--make", "Audi", "--color", "red", "--aspect-ratio", "4:3"]
+    result = CliRunner().invoke(app, [*car, "-o", str(tmp_path / "car.png")])
+    assert result.exit_code == 0, result.output
+    assert "Check this image: The image is 128×128 (about 1:1)" in result.output
+    assert fake_replicate.creation_count() == 1

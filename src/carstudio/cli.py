@@ -249,6 +249,7 @@ def generate(
                 remote.download(answer.image_url, output, media_type="image/")
             made = _made(output, answer.width, answer.height, answer.model, answer.elapsed_ms)
             cached = answer.cached
+            look = answer.checks.sentence if answer.needs_review and answer.checks else None
         else:
             studio = Studio(settings)
             try:
@@ -271,11 +272,14 @@ def generate(
             shutil.copyfile(image.path, output)
             made = _made(output, image.width, image.height, image.model, image.elapsed_ms)
             cached = image.cached
+            look = image.checks.sentence if image.checks and image.checks.needs_review else None
     except GenerationError as exc:
         fail(exc.message)
     except CarStudioError as exc:
         fail(exc.message, EXIT_BAD_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILED)
     typer.echo(f"{made}, made before: no charge (--fresh makes a new one)" if cached else made)
+    if look:
+        typer.echo(f"Check this image: {look}")
 
 
 def _made(output: Path, width: int, height: int, model: str, elapsed_ms: int) -> str:
