@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
 from carstudio.billing.ledger import UsageLine
-from carstudio.errors import Failure
 from carstudio.columns import HeaderStatus
+from carstudio.errors import Failure
 from carstudio.intake import IntakeReport
 from carstudio.jobs.service import Estimate, JobStatus, JobSummary, RowStatus
 from carstudio.jobs.states import JobState, RowState
