@@ -15,6 +15,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from carstudio.cli import app
+from carstudio.errors import Failure
+from carstudio.jobs.models import Row
+from carstudio.jobs.states import RowState
 from tests.batch_helpers import csv_of, read_zip
 from tests.fakes.replicate import FakeReplicate
 from tests.waiting import wait_until
@@ -229,3 +232,38 @@ def test_carstudio_generate_says_when_an_image_needs_a_look(
     assert result.exit_code == 0, result.output
     assert "Check this image: The image is 128×128 (about 1:1)" in result.output
     assert fake_replicate.creation_count() == 1
+
+
+def test_a_reroll_refused_for_want_of_credit_keeps_the_first_image_and_stops_the_batch(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.add_fault("wrong_colour", when=nth("Colour", 1))
+    fake_replicate.add_fault("insufficient_credit", when=nth("Colour", 2))
+    client = client_for(fake=fake_replicate, concurrency=1)
+    status = run_batch(client, csv_of([ROWS[1]]))
+    (row,) = status["rows"]
+    assert row["state"] == "done" and row["rerolls"] == 1 and row["needsReview"]
+    assert row["checks"]["checks"][2]["verdict"] == "fail"  # the first image's own checks
+    assert status["stopKind"] == "insufficient_credit"
+    assert fake_replicate.creation_count("Colour") == 1  # the refused create made nothing
+
+
+def test_a_row_queued_for_its_reroll_is_not_cancelled_with_the_rows_not_started(
+    client_for,
+) -> None:
+    client = client_for()
+    batches = client.app.state.batches
+    status = run_batch(client, csv_of(ROWS[:2]))
+    rows = batches.store.rows(status["jobId"])
+    with batches.store.session() as s:
+        for row in rows:
+            queued = s.get(Row, row.id)
+            assert queued is not None
+            queued.state = "queued"
+            queued.alternate = {"file": "alternates/x.png"} if row.row == 2 else None
+    settled = batches.store.settle_unstarted(
+        status["jobId"], RowState.CANCELED, error="Cancelled.", failure=Failure.CANCELED
+    )
+    assert settled == 1
+    states = {row.row: row.state for row in batches.store.rows(status["jobId"])}
+    assert states == {2: "queued", 3: "canceled"}

@@ -182,7 +182,8 @@ class Store:
     def settle_unstarted(
         self, job_id: str, state: RowState, *, error: str, failure: Failure
     ) -> int:
-        """Move a job's queued rows that nobody holds to `state` (cancel, or a fatal fault)."""
+        """Move a job's queued rows that nobody holds to `state` (cancel, or a fatal fault).
+        A row queued to be made again keeps its first image: its worker finishes it with that."""
         now = self.clock()
         with self.session() as s:
             changed = _changed(
@@ -194,6 +195,7 @@ class Store:
                     or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
                 .values(
+                    Row.alternate.is_(None),
                     state=state.value,
                     error=error,
                     failure=failure.value,

@@ -356,6 +356,9 @@ class RowWorker:
         source = folder / str(first.get("file", ""))
         if exc is not None and exc.fatal_for_batch:
             self.store.set_job(job.id, fatal_error=exc.message, stop_failure=exc.failure.value)
+            self.store.settle_unstarted(
+                job.id, RowState.FAILED, error=exc.message, failure=Failure.BATCH_STOPPED
+            )
         if not first or not source.is_file():
             self._settle(
                 row, RowState.FAILED, error=GENERIC_FAILURE, failure=Failure.INTERNAL.value
