@@ -192,10 +192,10 @@ class Store:
                 .where(
                     Row.job_id == job_id,
                     Row.state == RowState.QUEUED.value,
+                    Row.alternate.is_(None),
                     or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
                 .values(
-                    Row.alternate.is_(None),
                     state=state.value,
                     error=error,
                     failure=failure.value,
