@@ -32,6 +32,7 @@ from carstudio.errors import InvalidInput, TooLarge
 from carstudio.spec import (
     FIELD_LABELS,
     FIELDS,
+    IDENTITY_FIELDS,
     MAX_TEXT,
     REGISTRY,
     TEXT_FIELDS,
@@ -234,6 +235,7 @@ def read_intake(
         )
     width = len(table.header)
     rows = [_intake_row(number, cells, mapping, width, delimiter) for number, cells in table.rows]
+    _mark_repeated_identities(rows)
     return IntakeReport(
         rows=rows,
         headers=mapping.headers,
@@ -628,6 +630,25 @@ def _intake_row(
 
 def _unused_with_data(mapping: ColumnMapping, rows: list[IntakeRow]) -> list[str]:
     return [name for _, name in mapping.extra if any(row.extra.get(name) for row in rows)]
+
+
+def _mark_repeated_identities(rows: list[IntakeRow]) -> None:
+    """A stock number or VIN that an earlier row already has: one car twice, or a typo. Both
+    rows still run (the later image's name gets its row number); the later row says so."""
+    for name in IDENTITY_FIELDS:
+        first: dict[str, int] = {}
+        for row in rows:
+            value = row.values.get(name, "")
+            if not value or row.spec is None:
+                continue
+            if value.casefold() in first:
+                label = FIELD_LABELS[name]
+                earlier = first[value.casefold()]
+                row.warnings.append(
+                    RowError(row.row, name, f"{label} {value} is also in row {earlier}.")
+                )
+            else:
+                first[value.casefold()] = row.row
 
 
 def _warnings(number: int, values: dict[str, str]) -> list[RowError]:
