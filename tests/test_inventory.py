@@ -273,3 +273,12 @@ def test_dms_and_excel_batches_name_images_by_stock_number_and_keep_every_column
     )
     assert manifest["source"] == "fahrzeuge.xlsx"
     assert manifest["rows"][0]["extra"]["Erstzulassung"] == "2020-05-14"
+
+
+def test_a_stock_number_twice_is_pointed_out_and_both_rows_run() -> None:
+    data = b"Stock #,Make,Model\nK17,Kia,Rio\nK18,Kia,Rio\nk17,Kia,Ceed\n"
+    report = read_intake(data)
+    assert report.ok and len(report.valid_rows) == 3
+    [repeated] = report.row_warnings
+    assert (repeated.row, repeated.column) == (4, "stock_number")
+    assert repeated.message == "Stock number k17 is also in row 2."
