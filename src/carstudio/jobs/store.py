@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Float,
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     create_engine,
@@ -178,6 +181,14 @@ class Store:
     def set_job(self, job_id: str, **fields: Any) -> None:
         with self.session() as s:
             s.execute(update(Job).where(Job.id == job_id).values(**fields, version=_NEXT))
+
+    def set_checks(self, checks: dict[int, dict[str, Any]]) -> None:
+        """Replace finished rows' image checks (by row id): a duplicate seen only once the
+        whole batch was done."""
+        with self.session() as s:
+            for row_id, found in checks.items():
+                s.execute(update(Row).where(Row.id == row_id).values(checks=found))
+                _touch(s, _job_of(row_id))
 
     def settle_unstarted(
         self, job_id: str, state: RowState, *, error: str, failure: Failure
@@ -376,22 +387,12 @@ class Store:
         order.
         """
         now = self.clock()
-        busy = self._busy(exclude_row=None) + self._singles(waiting_too=True)
         with self._slot_session() as s:
             taken = s.execute(
-                update(Row)
-                .where(Row.id == _next_in_line(now), busy < limit)
-                .values(
-                    in_flight=True,
-                    lease_owner=owner,
-                    lease_expires=now + ttl,
-                    worker=owner,
-                    started_at=func.coalesce(Row.started_at, now),
-                )
-                .returning(Row.id)
+                _TAKE_NEXT, {"now": now, "slots": limit, "holder": owner, "expires": now + ttl}
             ).scalar()
             if taken is None:
-                waiting = s.scalar(select(_next_in_line(now)))
+                waiting = s.scalar(_NEXT_IN_LINE, {"now": now})
                 return Turn(row=None, job=None, fresh=False, waiting=waiting is not None)
             row = s.get(Row, taken)
             assert row is not None
@@ -485,7 +486,11 @@ class Store:
             }
         with self.session() as s:
             changed = _changed(
-                s, update(Row).where(Row.id == row_id, Row.lease_owner == owner).values(**fields)
+                s,
+                update(Row)
+                .where(Row.id == row_id, Row.lease_owner == owner)
+                .values(**fields)
+                .execution_options(synchronize_session=False),
             )
             if changed and not fields.keys() <= _BOOKKEEPING:
                 _touch(s, _job_of(row_id))
@@ -642,7 +647,7 @@ def _reopen(job: Job) -> None:
     job.finished_at = None
 
 
-def _next_in_line(now: float) -> Any:
+def _next_in_line(now: Any) -> Any:
     """The id of the row that starts next (see `Store.take_next`), as a scalar subquery."""
     terminal = [st.value for st in TERMINAL_ROWS]
     live = (
@@ -699,11 +704,46 @@ _BOOKKEEPING = frozenset({"lease_owner", "lease_expires", "in_flight", "queued_a
 
 def _touch(session: Session, job_id: Any) -> None:
     """Count a change to a job or its rows (`job_id`: an id, or a subquery giving one)."""
-    session.execute(update(Job).where(Job.id == job_id).values(version=_NEXT))
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(version=_NEXT)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _job_of(row_id: int) -> Any:
     return select(Row.job_id).where(Row.id == row_id).scalar_subquery()
+
+
+_NOW = bindparam("now", type_=Float)
+_NEXT_IN_LINE = select(_next_in_line(_NOW))
+_TAKE_NEXT = (
+    update(Row)
+    .where(
+        Row.id == _next_in_line(_NOW),
+        select(func.count())
+        .select_from(Row)
+        .where(Row.in_flight.is_(True), Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+        .scalar_subquery()
+        + select(func.count())
+        .select_from(SingleSlot)
+        .where(SingleSlot.expires_at > _NOW)
+        .scalar_subquery()
+        < bindparam("slots", type_=Integer),
+    )
+    .values(
+        in_flight=True,
+        lease_owner=bindparam("holder", type_=String),
+        lease_expires=bindparam("expires", type_=Float),
+        worker=bindparam("holder", type_=String),
+        started_at=func.coalesce(Row.started_at, _NOW),
+    )
+    .returning(Row.id)
+    .execution_options(synchronize_session=False)
+)
+"""Built once: the line is asked at every hand-over, and building this costs more than
+running it. The busy count is `_busy` plus `_singles(waiting_too=True)`."""
 
 
 def _changed(session: Session, statement: Any) -> int:
