@@ -357,6 +357,7 @@ def batch(
                 fresh=fresh,
             )
         elif server:
+            _say_what_to_check(data)
             with _remote(settings, server) as remote:
                 code = run_remote_batch(
                     remote,
@@ -370,6 +371,7 @@ def batch(
                     preset=preset,
                 )
         else:
+            _say_what_to_check(data)
             code = run_batch(
                 settings,
                 data,
@@ -391,6 +393,15 @@ def batch(
     except CarStudioError as exc:
         fail(exc.message)
     raise typer.Exit(code)
+
+
+def _say_what_to_check(data: bytes) -> None:
+    """The file's notices (a column chosen over another, a look-alike header, a file barely
+    understood) on stderr before the batch runs, as the Batch tab shows them before Start."""
+    from carstudio.intake import read_intake
+
+    for notice in read_intake(data).notices:
+        typer.echo(f"check: {notice.message}", err=True)
 
 
 def _dry_run(
