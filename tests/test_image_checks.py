@@ -15,9 +15,15 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from carstudio.cli import app
+from carstudio.delivery import OutputPreset
 from carstudio.errors import Failure
 from carstudio.jobs.models import Row
 from carstudio.jobs.states import RowState
+from carstudio.providers.preview import render_placeholder
+from carstudio.quality.checks import Inspection
+from carstudio.quality.paints import paint_table
+from carstudio.quality.review import MadeImage, Reviewer, duplicates_across
+from carstudio.spec import CarSpec
 from tests.batch_helpers import csv_of, read_zip
 from tests.fakes.replicate import FakeReplicate
 from tests.waiting import wait_until
@@ -267,3 +273,43 @@ def test_a_row_queued_for_its_reroll_is_not_cancelled_with_the_rows_not_started(
     assert settled == 1
     states = {row.row: row.state for row in batches.store.rows(status["jobId"])}
     assert states == {2: "queued", 3: "canceled"}
+
+
+def test_a_repeat_is_flagged_even_when_made_again_is_off(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.add_fault("duplicate", when="Copy")
+    client = client_for(fake=fake_replicate, concurrency=1, qc_rerolls=0)
+    status = run_batch(client, csv_of([ROWS[0], ROWS[5]]))
+    copy = next(row for row in status["rows"] if row["title"].endswith("Copy"))
+    duplicate = next(c for c in copy["checks"]["checks"] if c["name"] == "duplicate")
+    assert duplicate["verdict"] == "fail" and "row 2" in duplicate["sentence"]
+    assert copy["needsReview"] and status["needsReview"] == 1
+
+
+def test_rows_that_finished_side_by_side_are_compared_before_the_zip(tmp_path: Path) -> None:
+    """The check across the batch: each image against every earlier one made for another car;
+    an image checked before its twin was done is flagged then."""
+    specs = [
+        CarSpec(make="Audi", model="A4", color="red"),
+        CarSpec(make="Audi", model="A6", color="red"),
+        CarSpec(make="Audi", model="A8", color="red"),
+    ]
+    render_placeholder(specs[0]).save(tmp_path / "a.png")
+    render_placeholder(specs[2]).save(tmp_path / "c.png")
+    reviewer = Reviewer(rerolls=1, paints=paint_table())
+    seen = [
+        reviewer.inspect(tmp_path / name, spec=spec, model="preview", preset=OutputPreset.ORIGINAL)
+        for name, spec in (("a.png", specs[0]), ("a.png", specs[1]), ("c.png", specs[2]))
+    ]
+    assert not any(inspection.failed for inspection in seen)  # each checked on its own
+    made = [
+        MadeImage(f"row {n + 2}", spec.model_dump(), inspection.as_json())
+        for n, (spec, inspection) in enumerate(zip(specs, seen, strict=True))
+    ]
+    changed = duplicates_across(made)
+    assert list(changed) == [1]  # the second is the first's picture; the third is its own
+    flagged = Inspection.from_json(changed[1])
+    assert flagged.failed and "row 2" in flagged.sentence
+    same_car = [made[0], MadeImage("row 3", made[0].spec, made[1].checks)]
+    assert duplicates_across(same_car) == {}  # the same car may share its picture

@@ -53,6 +53,7 @@ from carstudio.naming import NameTemplate, file_stems
 from carstudio.providers import Provider
 from carstudio.providers.models import REPLACEMENT, get_model, requested_model
 from carstudio.providers.prices import CURRENCY, PriceBook
+from carstudio.quality import review
 from carstudio.spec import IDENTITY_FIELDS, CarSpec
 from carstudio.storage import StorageGuard, is_storage_fault
 
@@ -806,6 +807,7 @@ class BatchService:
         dest = self.settings.downloads_dir / f"{job_id}.zip"
         for part in archive.leftover_parts(dest):  # a process killed while building this ZIP
             part.unlink(missing_ok=True)
+        self._duplicates_across(job_id)
         try:
             archive.build_zip(
                 job, self.store.rows(job_id), images_dir=self.batch_images_dir, dest=dest
@@ -822,6 +824,16 @@ class BatchService:
             archive_retry_at=None,
             archive_attempts=0,
         )
+
+    def _duplicates_across(self, job_id: str) -> None:
+        """Rows that finished side by side did not see each other's image: before the ZIP,
+        every image is compared with every earlier one, and a repeat is flagged (not made
+        again: the batch is over)."""
+        done = [r for r in self.store.rows(job_id) if r.state == RowState.DONE.value and r.checks]
+        made = [review.MadeImage(f"row {r.row}", r.spec, r.checks or {}) for r in done]
+        changed = review.duplicates_across(made)
+        if changed:
+            self.store.set_checks({done[index].id: checks for index, checks in changed.items()})
 
     def _archive_failed(self, job: Job, exc: Exception) -> None:
         """The job stays 'archiving' with a reason a person can read, tried again later."""

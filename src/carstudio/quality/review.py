@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from carstudio.config import Settings
 from carstudio.delivery import Labels, OutputPreset, deliver
 from carstudio.providers.models import known_sizes, model_label
-from carstudio.quality.checks import Inspection, Neighbour, inspect_image
+from carstudio.quality.checks import Inspection, Neighbour, check_duplicate, inspect_image
 from carstudio.quality.paints import PaintTable, paint_table
 from carstudio.spec import CarSpec
 
@@ -88,3 +89,43 @@ def deliver_in_place(
     if final != image:
         image.unlink(missing_ok=True)
     return final
+
+
+@dataclass(frozen=True)
+class MadeImage:
+    """A finished image of a batch, as the duplicate check across the batch sees it."""
+
+    label: str
+    spec: object
+    """What the row asked for; two rows asking for the same car may share a picture."""
+    checks: Mapping[str, Any]
+
+
+def duplicates_across(images: list[MadeImage]) -> dict[int, dict[str, Any]]:
+    """The checks (by position) of images that repeat an earlier image made for another car
+    and were checked before that one was done (rows finish side by side): their duplicate
+    check judged again against every earlier image."""
+    changed: dict[int, dict[str, Any]] = {}
+    for index, image in enumerate(images):
+        fingerprint = image.checks.get("fingerprint")
+        if not fingerprint:
+            continue
+        earlier = tuple(
+            Neighbour(other.label, str(other.checks["fingerprint"]))
+            for other in images[:index]
+            if other.spec != image.spec and other.checks.get("fingerprint")
+        )
+        again = check_duplicate(str(fingerprint), earlier)
+        before = Inspection.from_json(image.checks)
+        if again.verdict not in ("fail", "warn") or any(
+            c.name == "duplicate" and c.verdict == again.verdict for c in before.checks
+        ):
+            continue
+        checks = tuple(again if c.name == "duplicate" else c for c in before.checks)
+        changed[index] = Inspection(
+            checks=checks,
+            fingerprint=before.fingerprint,
+            width=before.width,
+            height=before.height,
+        ).as_json()
+    return changed
