@@ -152,7 +152,7 @@ def test_a_row_past_its_deadline_is_cancelled_and_failed(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:
     fake_replicate.add_fault("never_finishes", when="Corolla")
-    settings = make_settings(fake=fake_replicate, prediction_deadline=0.5, wait_seconds=1)
+    settings = make_settings(fake=fake_replicate, prediction_deadline=0.5, wait_seconds=0)
     batches = start_batches(settings)
     job_id = batches.submit(csv_of(CARS[:2]))
     status = wait_finished(batches, job_id)
@@ -352,8 +352,9 @@ def test_unknown_job_is_not_found(start_batches) -> None:
 def test_row_states_move_in_order(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:
-    fake_replicate.latency = 1.4  # longer than the 1 s create hold, so the row waits
-    batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=1))
+    fake_replicate.latency = 0.3
+    # No create hold: the create answers at once and the row waits for its prediction.
+    batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=0))
     job_id = batches.submit(csv_of(CARS[:1]))
     seen: list[str] = []
 
@@ -365,7 +366,7 @@ def test_row_states_move_in_order(
             seen.append(state)
         return finished
 
-    # A short interval: "waiting" lasts only while the create is held.
+    # A short interval: "waiting" lasts only while the prediction runs.
     wait_until(look, interval=0.005)
     order = [s.value for s in RowState]
     assert seen == sorted(seen, key=order.index)

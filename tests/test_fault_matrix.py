@@ -69,9 +69,9 @@ class Fault:
         return f"{self.kind}{suffix}{after}-x{self.times}"
 
 
-SHORT_CLOCK = {"http_timeout": 0.5, "wait_seconds": 1, "prediction_deadline": 1.5}
-# A prediction that outlasts a 1 s create hold, so the client has to poll and poll faults fire.
-POLLED = {"latency": 1.3, "settings": {"wait_seconds": 1}}
+SHORT_CLOCK = {"http_timeout": 0.5, "wait_seconds": 0, "prediction_deadline": 1.5}
+# Creates are not held, so the client polls the prediction and poll faults fire.
+POLLED = {"latency": 0.3, "settings": {"wait_seconds": 0}}
 QUICK_RETRY = {"retry_after": 0.2}
 
 
@@ -109,7 +109,7 @@ TABLE: list[Fault] = [
         twice="did not answer (no answer in time)",
         failure="transient",
         paid=0,
-        add={"stall": 2.0},  # past the create's read timeout: its 1 s hold + 0.5 s
+        add={"stall": 1.0},  # twice the read timeout of SHORT_CLOCK
         settings=SHORT_CLOCK,
     ),
     # -- create: fatal for the whole batch, never retried -------------------------------------

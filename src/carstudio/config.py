@@ -107,7 +107,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="CARSTUDIO_HTTP_TIMEOUT: seconds per request to Replicate."
     )
     wait_seconds: int = Field(
-        default=60, ge=1, le=60, description="CARSTUDIO_WAIT_SECONDS: the Prefer: wait hold."
+        default=60,
+        ge=0,
+        le=60,
+        description="CARSTUDIO_WAIT_SECONDS: the Prefer: wait hold; 0 polls from the start.",
     )
     poll_interval: float = Field(
         default=1.0, gt=0, description="CARSTUDIO_POLL_INTERVAL: seconds between status polls."
