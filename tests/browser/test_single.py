@@ -249,7 +249,7 @@ def test_tabs_switch_with_the_arrow_keys(
     expect(single).to_have_attribute("aria-selected", "false")
     panel = page.get_by_role("tabpanel", name="Batch")
     expect(panel).to_be_visible()
-    expect(panel).to_contain_text("Upload CSV (max 50 rows)")
+    expect(panel).to_contain_text("Upload a CSV or Excel file (max 50 rows)")
     expect(page.locator("#panel-single")).to_be_hidden()
     page.screenshot(path=tmp_path / "batch-tab.png", full_page=True)
 
