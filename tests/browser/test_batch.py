@@ -334,6 +334,12 @@ def test_a_refused_row_is_counted_and_its_reason_is_in_failed_rows_json(
     assert report[0]["model"] == "Mustang"
     shown = item.locator("[data-part=reason]").text_content()
     assert shown == report[0]["reason"]
+    # The same row in the file's own columns, with its reason, to fix and upload again.
+    table = panel.get_by_role("link", name="failed_rows.csv").get_attribute("href")
+    assert table == href.replace(".json", ".csv")
+    lines = page.request.get(base_url + table).text().lstrip("\ufeff").splitlines()
+    assert lines[0] == HEADER.strip() + ",reason"
+    assert lines[1].startswith("Ford,Mustang,coupe,GT,2023,blue,hub,16:9,")
 
     # The fault fired once; a retry makes the image.
     retry.click()
