@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from carstudio.cli import app
@@ -178,3 +180,20 @@ def test_a_dry_run_names_the_sheet_and_says_what_to_check(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "Read from the sheet “Fahrzeuge”." in result.output
     assert "Check: “Farbe Innen” looks like a colour column but was not used" in result.output
+
+
+_BOOK = german_export()
+
+
+@settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_BOOK) - 1), st.integers(0, 255)), max_size=8))
+def test_a_damaged_workbook_gives_a_report_or_a_sentence(flips: list[tuple[int, int]]) -> None:
+    data = bytearray(_BOOK)
+    for at, value in flips:
+        data[at] = value
+    try:
+        report = read_intake(bytes(data))
+    except InvalidInput as error:
+        assert error.message and "\n" not in error.message
+    else:
+        assert report.sheet is not None
