@@ -65,10 +65,9 @@ def run_batch(client: TestClient, data: bytes, **form: str) -> dict[str, Any]:
     return status
 
 
-@pytest.fixture
-def checked_batch(
+def test_a_batch_of_good_and_wrong_images_ends_with_each_wrong_one_made_again_or_flagged(
     client_for: Callable[..., TestClient], fake_replicate: FakeReplicate
-) -> tuple[TestClient, dict[str, Any]]:
+) -> None:
     fake = fake_replicate
     fake.latency = 0.1  # each row's checks are stored before the next row's image arrives
     fake.add_fault("wrong_colour", when="Colour")
@@ -80,13 +79,8 @@ def checked_batch(
     fake.add_fault("safety", when=nth("Refused", 2))  # the re-roll is refused
     fake.add_fault("safety", when="Unsafe")
     client = client_for(fake=fake, concurrency=1, model="google/imagen-4")
-    return client, run_batch(client, csv_of(ROWS))
+    status = run_batch(client, csv_of(ROWS))
 
-
-def test_every_wrong_image_is_flagged_or_made_again_into_a_pass(
-    checked_batch: tuple[TestClient, dict[str, Any]], fake_replicate: FakeReplicate
-) -> None:
-    client, status = checked_batch
     rows = {row["row"] - 1: row for row in status["rows"]}  # 1: the first car
     verdicts = {n: (row["checks"] or {}).get("verdict") for n, row in rows.items()}
     assert verdicts == {
@@ -106,7 +100,7 @@ def test_every_wrong_image_is_flagged_or_made_again_into_a_pass(
     assert rows[3]["needsReview"] and "border is near-white" in rows[3]["checks"]["sentence"]
 
     # One prediction per car, one more per re-roll; the refused re-roll was created too.
-    creations = {row[1]: fake_replicate.creation_count(f"Audi {row[1]},") for row in ROWS}
+    creations = {row[1]: fake.creation_count(f"Audi {row[1]},") for row in ROWS}
     assert creations == {
         "Good": 1, "Colour": 2, "Grey": 2, "Aspect": 2, "Blank": 2, "Copy": 2,
         "Refused": 2, "Unsafe": 1,
@@ -114,11 +108,7 @@ def test_every_wrong_image_is_flagged_or_made_again_into_a_pass(
     usage = client.get("/api/usage").json()
     assert usage["images"] == sum(creations.values()) == 14  # every prediction in the ledger
 
-
-def test_the_manifest_holds_every_check_and_the_image_not_kept(
-    checked_batch: tuple[TestClient, dict[str, Any]],
-) -> None:
-    client, status = checked_batch
+    # The manifest holds every check, and the image not kept beside the kept one.
     zip_path = client.app.state.batches.zip_path(status["jobId"])
     images, manifest, failed = read_zip(zip_path)
     assert manifest["needsReview"] == 2 and manifest["rerolls"] == 6
@@ -130,7 +120,7 @@ def test_the_manifest_holds_every_check_and_the_image_not_kept(
     assert all({"verdict", "score", "sentence"} <= set(c) for c in colour["checks"]["checks"])
     first = {c["name"]: c for c in colour["alternate"]["checks"]["checks"]}
     assert first["colour"]["verdict"] == "fail" and first["colour"]["score"] > 30
-    assert colour["alternate"]["file"] in images  # the first image, beside the kept one
+    assert colour["alternate"]["file"] in images
     copy = {c["name"]: c for c in by_row[6]["alternate"]["checks"]["checks"]}
     assert copy["duplicate"]["verdict"] == "fail" and "row " in copy["duplicate"]["sentence"]
     assert by_row[7]["alternate"] is None and by_row[7]["needsReview"]
@@ -144,16 +134,27 @@ def _xmp(image: Image.Image) -> bytes:
     return xmp if isinstance(xmp, bytes) else str(xmp).encode()
 
 
-def test_no_rerolls_when_turned_off(client_for, fake_replicate: FakeReplicate) -> None:
+def test_with_made_again_off_wrong_images_and_repeats_are_flagged_not_remade(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
     fake_replicate.add_fault("blank", when="Blank")
-    client = client_for(fake=fake_replicate, qc_rerolls=0)
-    status = run_batch(client, csv_of([ROWS[0], ROWS[4]]))
-    assert status["rerolls"] == 0 and status["needsReview"] == 1
-    assert fake_replicate.creation_count() == 2
+    fake_replicate.add_fault("duplicate", when="Copy")
+    client = client_for(fake=fake_replicate, concurrency=1, qc_rerolls=0)
+    status = run_batch(client, csv_of([ROWS[0], ROWS[4], ROWS[5]]))
+    assert status["rerolls"] == 0 and status["needsReview"] == 2
+    assert fake_replicate.creation_count() == 3
+    copy = next(row for row in status["rows"] if row["title"].endswith("Copy"))
+    duplicate = next(c for c in copy["checks"]["checks"] if c["name"] == "duplicate")
+    assert duplicate["verdict"] == "fail" and "row " in duplicate["sentence"]
 
 
 def test_a_listing_preset_delivers_labelled_jpegs_named_so(client_for) -> None:
     client = client_for()
+    refused = client.post(
+        "/api/car-batch", files={"file": ("cars.csv", csv_of(ROWS[:1]))}, data={"output": "tiff"}
+    )
+    assert refused.status_code == 400
+    assert "original, listing-jpeg, marketplace-4x3, webp" in refused.json()["error"]
     status = run_batch(client, csv_of(ROWS[:2]), output="listing-jpeg")
     names = [row["fileName"] for row in status["rows"]]
     assert all(name.endswith(".jpg") for name in names), names
@@ -165,14 +166,20 @@ def test_a_listing_preset_delivers_labelled_jpegs_named_so(client_for) -> None:
         assert b"trainedAlgorithmicMedia" in _xmp(image)
     assert client.get(status["rows"][0]["thumbUrl"]).status_code == 200
 
-
-def test_an_unknown_preset_is_refused_in_words(client_for) -> None:
-    client = client_for()
-    answer = client.post(
-        "/api/car-batch", files={"file": ("cars.csv", csv_of(ROWS[:1]))}, data={"output": "tiff"}
+    # A row queued for its re-roll keeps its first image when the batch is cancelled.
+    batches = client.app.state.batches
+    with batches.store.session() as s:
+        for row in batches.store.rows(status["jobId"]):
+            queued = s.get(Row, row.id)
+            assert queued is not None
+            queued.state = "queued"
+            queued.alternate = {"file": "alternates/x.png"} if row.row == 2 else None
+    settled = batches.store.settle_unstarted(
+        status["jobId"], RowState.CANCELED, error="Cancelled.", failure=Failure.CANCELED
     )
-    assert answer.status_code == 400
-    assert "original, listing-jpeg, marketplace-4x3, webp" in answer.json()["error"]
+    assert settled == 1
+    states = {row.row: row.state for row in batches.store.rows(status["jobId"])}
+    assert states == {2: "queued", 3: "canceled"}
 
 
 def test_a_single_image_is_checked_made_again_and_delivered_in_its_preset(
@@ -252,39 +259,6 @@ def test_a_reroll_refused_for_want_of_credit_keeps_the_first_image_and_stops_the
     assert row["checks"]["checks"][2]["verdict"] == "fail"  # the first image's own checks
     assert status["stopKind"] == "insufficient_credit"
     assert fake_replicate.creation_count("Colour") == 1  # the refused create made nothing
-
-
-def test_a_row_queued_for_its_reroll_is_not_cancelled_with_the_rows_not_started(
-    client_for,
-) -> None:
-    client = client_for()
-    batches = client.app.state.batches
-    status = run_batch(client, csv_of(ROWS[:2]))
-    rows = batches.store.rows(status["jobId"])
-    with batches.store.session() as s:
-        for row in rows:
-            queued = s.get(Row, row.id)
-            assert queued is not None
-            queued.state = "queued"
-            queued.alternate = {"file": "alternates/x.png"} if row.row == 2 else None
-    settled = batches.store.settle_unstarted(
-        status["jobId"], RowState.CANCELED, error="Cancelled.", failure=Failure.CANCELED
-    )
-    assert settled == 1
-    states = {row.row: row.state for row in batches.store.rows(status["jobId"])}
-    assert states == {2: "queued", 3: "canceled"}
-
-
-def test_a_repeat_is_flagged_even_when_made_again_is_off(
-    client_for, fake_replicate: FakeReplicate
-) -> None:
-    fake_replicate.add_fault("duplicate", when="Copy")
-    client = client_for(fake=fake_replicate, concurrency=1, qc_rerolls=0)
-    status = run_batch(client, csv_of([ROWS[0], ROWS[5]]))
-    copy = next(row for row in status["rows"] if row["title"].endswith("Copy"))
-    duplicate = next(c for c in copy["checks"]["checks"] if c["name"] == "duplicate")
-    assert duplicate["verdict"] == "fail" and "row 2" in duplicate["sentence"]
-    assert copy["needsReview"] and status["needsReview"] == 1
 
 
 def test_rows_that_finished_side_by_side_are_compared_before_the_zip(tmp_path: Path) -> None:

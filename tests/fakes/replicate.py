@@ -311,6 +311,8 @@ class _Prediction:
     """A scripted wrong picture (one of IMAGE_FAULTS), or None for the one the prompt asks."""
     drawn_input: dict[str, Any] | None = None
     """The input whose picture this prediction shows: its own, or another's for a duplicate."""
+    drawn_picture: str | None = None
+    """The scripted picture it shows: its own, or, for a duplicate, the one it copies."""
 
     @property
     def start_at(self) -> float | None:
@@ -914,6 +916,7 @@ class FakeReplicate:
             fault = self._take_fault("outcome", prediction_input)
             picture = self._take_fault("image", prediction_input)
             drawn = prediction_input
+            drawn_picture = picture.kind if picture is not None else None
             if picture is not None and picture.kind == "duplicate":
                 # The picture of the latest prediction made for another prompt.
                 others = [
@@ -921,8 +924,11 @@ class FakeReplicate:
                     for p in self._predictions.values()
                     if p.input.get("prompt") != prediction_input.get("prompt")
                 ]
+                drawn_picture = None
                 if others:
-                    drawn = max(others, key=lambda p: p.seq).drawn_input or drawn
+                    source = max(others, key=lambda p: p.seq)
+                    drawn = source.drawn_input or drawn
+                    drawn_picture = source.drawn_picture
             now = time.monotonic()
             self._seq += 1
             pred = _Prediction(
@@ -940,6 +946,7 @@ class FakeReplicate:
                 retention=self.retention,
                 picture=picture.kind if picture is not None else None,
                 drawn_input=copy.deepcopy(drawn),
+                drawn_picture=drawn_picture,
             )
             if cancel_after is not None:
                 pred.stop_at = now + cancel_after
@@ -1064,7 +1071,7 @@ class FakeReplicate:
         size = 0 if small else self.image_bytes
         drawn = pred.drawn_input or pred.input
         prompt = str(drawn.get("prompt", ""))
-        picture = None if pred.picture == "duplicate" else pred.picture
+        picture = pred.drawn_picture
         key = (f"{pred.aspect_ratio}@{size}", pred.fmt, prompt, picture or "")
         with self._images_lock:
             cached = self._images.get(key)
