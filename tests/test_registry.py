@@ -89,6 +89,11 @@ def test_the_page_and_its_template_follow_the_registry(
     template = client.get("/api/csv-template")
     assert template.text.splitlines()[0].split(",") == list(FIELDS)
     assert read_intake(template.content).ok
+    workbook = client.get("/api/xlsx-template")
+    assert workbook.headers["content-disposition"].endswith('filename="carstudio-template.xlsx"')
+    assert [row.values for row in read_intake(workbook.content).rows] == [
+        row.values for row in read_intake(template.content).rows
+    ]
     page = client.get("/").text
     form = _Form()
     form.feed(page)

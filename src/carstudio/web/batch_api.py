@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 
 from carstudio.accounts.viewer import Viewer
 from carstudio.errors import InvalidInput, NotFound
-from carstudio.intake import template_csv
+from carstudio.intake import template_csv, template_xlsx
 from carstudio.jobs.service import BatchService, JobStatus
 from carstudio.web.auth import CurrentViewer
 from carstudio.web.schemas import (
@@ -270,6 +270,16 @@ def download_zip(name: str, batches: Batches, viewer: CurrentViewer) -> FileResp
         batches.zip_path(job_id, viewer),
         media_type="application/zip",
         filename=f"carstudio-{job_id}.zip",
+    )
+
+
+@router.get("/api/xlsx-template", response_class=Response)
+def xlsx_template() -> Response:
+    """The same example as an Excel workbook."""
+    return Response(
+        template_xlsx(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="carstudio-template.xlsx"'},
     )
 
 
