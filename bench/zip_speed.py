@@ -48,6 +48,7 @@ def _job(images_dir: Path) -> tuple[Job, list[Row]]:
                 state=RowState.DONE.value,
                 prediction_id=uuid.uuid4().hex[:26],
                 seconds=1.0,
+                cached=False,
                 image_name=name,
             )
         )
