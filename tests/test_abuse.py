@@ -68,6 +68,7 @@ OPERATIONS = [
     ("GET", "/api/batch/{job_id}/rows/{row}/thumb"),
     ("GET", "/downloads/{name}"),
     ("GET", "/api/csv-template"),
+    ("GET", "/api/xlsx-template"),
     ("GET", "/api/batches"),
     ("GET", "/api/usage"),
 ]
