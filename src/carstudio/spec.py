@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -179,6 +179,8 @@ class CarField:
     default: str = ""
     example: str = ""
     max_length: int | None = None
+    number: bool = False
+    """Whether it holds a whole number (the year), so forms offer a number input."""
 
     @property
     def prompt(self) -> bool:
@@ -187,9 +189,10 @@ class CarField:
 
     @property
     def input(self) -> Literal["text", "number", "select"]:
+        """The form control it gets: a select of its choices, a number, or text."""
         if self.choices:
             return "select"
-        return "number" if self.name == "year" else "text"
+        return "number" if self.number else "text"
 
     def public(self) -> dict[str, Any]:
         """The field as the page's script reads it (the registry passed to the page as JSON)."""
@@ -632,6 +635,7 @@ def _registry() -> dict[str, CarField]:
             default=_as_text(info.default),
             example=_as_text(examples[0] if examples else info.default),
             max_length=MAX_TEXT if info.annotation is str else None,
+            number=int in get_args(info.annotation) or info.annotation is int,
         )
     return found
 
