@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route
 
 from carstudio.config import Settings
 from carstudio.web.app import create_app
+from tests.browser.batch_page import CheckAccessibility, NewPage, ServeApp
 from tests.serving import servers
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,10 +35,6 @@ RUN_AXE = """async () => {
     nodes: violation.nodes.map((node) => node.target.join(" ")),
   }));
 }"""
-
-ServeApp = Callable[[Settings], str]
-CheckAccessibility = Callable[[Page, str], None]
-NewPage = Callable[[], Page]
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from carstudio.config import Settings
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     FAST_POLL,
     FINISH_TIMEOUT,
     THREE_CARS,
+    CheckAccessibility,
+    MakeSettings,
+    ServeApp,
     cars,
     choose_file,
     drop_file,
@@ -23,10 +25,6 @@ from tests.browser.test_batch import (
 )
 from tests.browser.test_single import fill_corolla, open_page
 from tests.fakes.replicate import FakeReplicate
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
-CheckAccessibility = Callable[[Page, str], None]
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     MakeSettings,
     ServeApp,
     cars,

@@ -4,15 +4,16 @@ free and said so, unless "Make new images" is ticked, on both tabs."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from carstudio.config import Settings
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     THREE_CARS,
+    CheckAccessibility,
+    MakeSettings,
+    ServeApp,
     choose_file,
     open_batch_tab,
     record_requests,
@@ -23,10 +24,6 @@ from tests.browser.test_batch import (
 from tests.browser.test_prices import estimate, model_select, validate_posts
 from tests.browser.test_single import fill_corolla, open_page
 from tests.fakes.replicate import FakeReplicate
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
-CheckAccessibility = Callable[[Page, str], None]
 
 pytestmark = pytest.mark.browser
 

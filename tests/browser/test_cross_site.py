@@ -10,11 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import Page, Response
 
-from carstudio.config import Settings
+from tests.browser.batch_page import MakeSettings, ServeApp
 from tests.fakes.replicate import FakeReplicate
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
 
 pytestmark = pytest.mark.browser
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from carstudio.config import Settings
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     HEADER,
+    CheckAccessibility,
+    MakeSettings,
+    ServeApp,
     choose_file,
     open_batch_tab,
     shoot,
@@ -23,10 +25,6 @@ from tests.browser.test_batch import (
     wait_until_finished,
 )
 from tests.fakes.replicate import FakeReplicate
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
-CheckAccessibility = Callable[[Page, str], None]
 
 pytestmark = pytest.mark.browser
 

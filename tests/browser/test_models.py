@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from carstudio.config import Settings
 from carstudio.providers.models import MODELS
 from tests.batch_helpers import numbered_cars
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     THREE_CARS,
+    CheckAccessibility,
+    MakeSettings,
+    ServeApp,
     batch_posts,
     choose_file,
     open_batch_tab,
@@ -25,10 +26,6 @@ from tests.browser.test_batch import (
 )
 from tests.browser.test_single import fill_corolla, open_page
 from tests.fakes.replicate import FakeReplicate
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
-CheckAccessibility = Callable[[Page, str], None]
 
 pytestmark = pytest.mark.browser
 

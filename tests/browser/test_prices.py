@@ -4,7 +4,6 @@ Generate, the estimate beside Start Batch, and this month's spending in the head
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,12 @@ from playwright.sync_api import Locator, Page, Request, expect
 from carstudio.accounts.service import Accounts
 from carstudio.config import Settings
 from carstudio.jobs.store import Store, database_url
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     THREE_CARS,
+    CheckAccessibility,
+    MakeSettings,
+    NewPage,
+    ServeApp,
     choose_file,
     open_batch_tab,
     record_requests,
@@ -25,11 +28,6 @@ from tests.browser.test_batch import (
 from tests.browser.test_sign_in import PASSWORD, sign_in
 from tests.browser.test_single import fill_corolla, open_page
 from tests.fakes.replicate import FakeReplicate
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
-CheckAccessibility = Callable[[Page, str], None]
-NewPage = Callable[[], Page]
 
 pytestmark = pytest.mark.browser
 

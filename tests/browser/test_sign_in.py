@@ -4,7 +4,6 @@ every batch with sign-in off, driven in headless Chromium."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -12,9 +11,13 @@ from playwright.sync_api import Locator, Page, expect
 from carstudio.accounts.service import Accounts
 from carstudio.config import Settings
 from carstudio.jobs.store import Store, database_url
-from tests.browser.test_batch import (
+from tests.browser.batch_page import (
     FAST_POLL,
     THREE_CARS,
+    CheckAccessibility,
+    MakeSettings,
+    NewPage,
+    ServeApp,
     cars,
     choose_file,
     csv_upload,
@@ -23,11 +26,6 @@ from tests.browser.test_batch import (
     stat,
     wait_until_finished,
 )
-
-ServeApp = Callable[[Settings], str]
-MakeSettings = Callable[..., Settings]
-CheckAccessibility = Callable[[Page, str], None]
-NewPage = Callable[[], Page]
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,7 @@ import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
 from carstudio.config import Settings
-
-ServeApp = Callable[[Settings], str]
+from tests.browser.batch_page import ServeApp
 
 pytestmark = pytest.mark.browser
 
