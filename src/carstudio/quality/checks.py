@@ -314,11 +314,14 @@ def car_colour(lab: NDArray[np.float64], background: Background, paint: Lab) -> 
 
 
 def _cells(pixels: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Each pixel's colour cell: 15 L* by 16 a* by 16 b*."""
+    """Each pixel's colour cell (COLOUR_CELL_L by COLOUR_CELL_AB by COLOUR_CELL_AB)."""
+    sides = 256 // t.COLOUR_CELL_AB
     return (
-        np.clip(pixels[:, 0] // 15, 0, 6).astype(np.int64) * 256
-        + np.clip((pixels[:, 1] + 128) // 16, 0, 15).astype(np.int64) * 16
-        + np.clip((pixels[:, 2] + 128) // 16, 0, 15).astype(np.int64)
+        np.clip(pixels[:, 0] // t.COLOUR_CELL_L, 0, 100 // t.COLOUR_CELL_L).astype(np.int64)
+        * sides
+        * sides
+        + np.clip((pixels[:, 1] + 128) // t.COLOUR_CELL_AB, 0, sides - 1).astype(np.int64) * sides
+        + np.clip((pixels[:, 2] + 128) // t.COLOUR_CELL_AB, 0, sides - 1).astype(np.int64)
     )
 
 
@@ -339,7 +342,7 @@ def _dominant(pixels: NDArray[np.float64]) -> Lab:
     index = _cells(pixels)
     mode = np.bincount(index).argmax()
     centre = np.median(pixels[index == mode], axis=0)
-    near = pixels[np.linalg.norm(pixels - centre, axis=1) < 15]
+    near = pixels[np.linalg.norm(pixels - centre, axis=1) < t.COLOUR_WIDEN]
     return _as_lab(np.median(near, axis=0))
 
 

@@ -67,6 +67,15 @@ BACKDROP_CELL_SHARE = 0.08
 """A colour making up 8 % of the border is part of the background: a showroom's floor and
 walls each take more; a car touching the frame's edge leaves only a sliver there."""
 
+COLOUR_CELL_L = 15
+COLOUR_CELL_AB = 16
+"""Pixels are grouped in cells of 15 L* by 16 a* by 16 b*: wide enough that a painted body in
+even light falls in one or two, narrow enough that body, tyres and glass fall apart."""
+
+COLOUR_WIDEN = 15.0
+"""The car's colour is the median of the fullest cell's pixels and every pixel within 15
+(CIE76) of them: a shaded or metallic body counts as one colour."""
+
 FOREGROUND_DELTA = 8.0
 """A pixel belongs to the car when it differs from every background colour by more than 8
 (CIE76 in L*a*b*): well past the noise and gradient of a studio backdrop."""
