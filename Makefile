@@ -1,5 +1,5 @@
-# Car Studio: `make run` serves the app, `make check` runs the fast tier (lint, types and every
-# test that needs no other process), `make test` runs everything.
+# Car Studio: `make run` serves the app, `make check` runs the fast tier (lint, types and the
+# tests that need no other process, with the exhaustive tables sampled), `make test` runs everything.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,8 +10,7 @@ SLOW_TESTS := browser or process or scale
 # The fast tests mostly wait on sockets and threads, so twice as many workers as cores. Tests
 # that share one module-wide app carry an xdist_group mark and run on one worker (loadgroup).
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
-FAST_TESTS = $(BIN)/pytest -q -m "not ($(SLOW_TESTS))" --ignore=tests/browser \
-	-n $(WORKERS) --dist loadgroup
+IN_PROCESS_TESTS = $(BIN)/pytest -q --ignore=tests/browser -n $(WORKERS) --dist loadgroup
 # pytest rewrites the asserts of its plugins (hypothesis, schemathesis) at every start unless it
 # may keep the result as bytecode: without that, each test worker starts seconds later.
 unexport PYTHONDONTWRITEBYTECODE
@@ -27,12 +26,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/carstudio serve
 
-# The quick Hypothesis profile tries each property on fewer examples (tests/conftest.py).
+# The quick Hypothesis profile tries each property on fewer examples (tests/conftest.py), and
+# of the tables marked `exhaustive` (every scripted fault, every fuzzed operation) one line of
+# each kind runs.
 check: lint types
-	$(FAST_TESTS) --hypothesis-profile=check
+	$(IN_PROCESS_TESTS) -m "not ($(SLOW_TESTS) or exhaustive)" --hypothesis-profile=check
 
 test: chromium exiftool lint types
-	$(FAST_TESTS)
+	$(IN_PROCESS_TESTS) -m "not ($(SLOW_TESTS))"
 	$(BIN)/pytest -m "$(SLOW_TESTS)"
 
 lint: $(STAMP)
