@@ -35,7 +35,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -138,6 +138,29 @@ _MIME = {"png": "image/png", "jpg": "image/jpeg"}
 _CHUNK = 64 * 1024
 
 
+# The sizes each family draws, by aspect ratio; served images keep these proportions at 1/8 of
+# the size. Imagen 3's native sizes; the Gemini image models' 1K sizes (Google's documentation).
+_IMAGEN3_SIZES = {
+    "1:1": (1024, 1024),
+    "4:3": (1280, 896),
+    "3:4": (896, 1280),
+    "16:9": (1408, 768),
+    "9:16": (768, 1408),
+}
+_GEMINI_SIZES = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """The inputs one model takes: allowed keys and the closed sets some of them draw from."""
@@ -145,6 +168,8 @@ class ModelSpec:
     inputs: frozenset[str]
     enums: Mapping[str, tuple[str, ...]]
     default_format: str = "png"
+    sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: _IMAGEN3_SIZES)
+    """The pixel size drawn for each aspect ratio (others: a square's area at that ratio)."""
 
 
 _IMAGEN_RATIOS = ("1:1", "9:16", "16:9", "3:4", "4:3")
@@ -188,6 +213,7 @@ MODELS: dict[str, ModelSpec] = {
     "google/nano-banana": ModelSpec(
         frozenset({"prompt", "image_input", "aspect_ratio", "output_format"}),
         {"aspect_ratio": _GEMINI_RATIOS, "output_format": _FORMATS},
+        sizes=_GEMINI_SIZES,
     ),
     "google/nano-banana-2": ModelSpec(
         frozenset(
@@ -207,11 +233,13 @@ MODELS: dict[str, ModelSpec] = {
             "output_format": _FORMATS,
         },
         default_format="jpg",
+        sizes=_GEMINI_SIZES,
     ),
     "google/nano-banana-2-lite": ModelSpec(
         frozenset({"prompt", "aspect_ratio", "output_format"}),
         {"aspect_ratio": _GEMINI_RATIOS, "output_format": _FORMATS},
         default_format="jpg",
+        sizes=_GEMINI_SIZES,
     ),
     "google/nano-banana-pro": ModelSpec(
         frozenset(
@@ -230,16 +258,8 @@ MODELS: dict[str, ModelSpec] = {
             "output_format": _FORMATS,
             "safety_filter_level": _SAFETY_LEVELS,
         },
+        sizes=_GEMINI_SIZES,
     ),
-}
-
-# Imagen 3's native sizes; served images keep these proportions at 1/8 of the size.
-_IMAGEN3_SIZES = {
-    "1:1": (1024, 1024),
-    "4:3": (1280, 896),
-    "3:4": (896, 1280),
-    "16:9": (1408, 768),
-    "9:16": (768, 1408),
 }
 
 
@@ -523,10 +543,12 @@ def _parse_duration(value: str) -> float | None:
     return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value))
 
 
-def _dimensions(aspect_ratio: str, image_bytes: int) -> tuple[int, int]:
-    """Pixel size for a ratio: Imagen 3's size scaled down, or up to fill `image_bytes`."""
-    if aspect_ratio in _IMAGEN3_SIZES:
-        width, height = _IMAGEN3_SIZES[aspect_ratio]
+def _dimensions(
+    aspect_ratio: str, image_bytes: int, sizes: Mapping[str, tuple[int, int]] = _IMAGEN3_SIZES
+) -> tuple[int, int]:
+    """Pixel size for a ratio: the model's size scaled down, or up to fill `image_bytes`."""
+    if aspect_ratio in sizes:
+        width, height = sizes[aspect_ratio]
     else:
         a, _, b = aspect_ratio.partition(":")
         ratio = int(a) / int(b) if a.isdigit() and b.isdigit() else 1.0
@@ -651,11 +673,16 @@ def _pad_jpeg(data: bytes, target: int) -> bytes:
 
 
 def _render(
-    aspect_ratio: str, fmt: str, image_bytes: int, prompt: str = "", picture: str | None = None
+    aspect_ratio: str,
+    fmt: str,
+    image_bytes: int,
+    prompt: str = "",
+    picture: str | None = None,
+    sizes: Mapping[str, tuple[int, int]] = _IMAGEN3_SIZES,
 ) -> bytes:
     if picture == "wrong_aspect":
         aspect_ratio = "16:9" if aspect_ratio == "1:1" else "1:1"
-    image = _draw_car(_dimensions(aspect_ratio, image_bytes), prompt, picture)
+    image = _draw_car(_dimensions(aspect_ratio, image_bytes, sizes), prompt, picture)
     buffer = io.BytesIO()
     if fmt == "jpg":
         image.save(buffer, "JPEG", quality=90)
@@ -1072,14 +1099,15 @@ class FakeReplicate:
         drawn = pred.drawn_input or pred.input
         prompt = str(drawn.get("prompt", ""))
         picture = pred.drawn_picture
-        key = (f"{pred.aspect_ratio}@{size}", pred.fmt, prompt, picture or "")
+        key = (f"{pred.model}:{pred.aspect_ratio}@{size}", pred.fmt, prompt, picture or "")
         with self._images_lock:
             cached = self._images.get(key)
             if cached is None:
                 if len(self._images) > 512:
                     self._images.clear()
+                sizes = MODELS[pred.model].sizes if pred.model in MODELS else _IMAGEN3_SIZES
                 cached = self._images[key] = _render(
-                    pred.aspect_ratio, pred.fmt, size, prompt, picture
+                    pred.aspect_ratio, pred.fmt, size, prompt, picture, sizes
                 )
             return cached
 
