@@ -297,3 +297,38 @@ def test_a_freed_slot_wakes_a_waiting_thread_at_once(line_store) -> None:
     waiter.join(30)
     assert woken.is_set()
     assert start_next(line_store, limit=1) == ("a", 3)
+
+
+def test_a_freed_slot_is_announced_to_the_other_processes(line_store) -> None:
+    add_batch(line_store, "a", 1)
+    announced: list[bool] = []
+    line_store.announce_slot = lambda: announced.append(True)
+    started = start_next(line_store, limit=1)
+    assert started is not None and announced == []
+    finish(line_store, started)
+    assert announced == [True]
+
+
+def test_an_idle_queue_worker_is_woken_by_a_task_queued_in_its_process(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not polled: were it not woken, the worker would wait a minute for its next look."""
+    from carstudio.jobs import queue
+
+    monkeypatch.setattr(queue, "SQLITE_WAIT", 60.0)
+    storage = queue.WakingSqliteStorage("line", filename=str(tmp_path / "queue.db"))
+    got: list[bytes | None] = []
+    waiting = threading.Event()
+    wait = storage._arrived.wait
+
+    def waits(timeout: float | None = None) -> bool:
+        waiting.set()
+        return wait(timeout)
+
+    storage._arrived.wait = waits
+    waiter = threading.Thread(target=lambda: got.append(storage.dequeue()))
+    waiter.start()
+    assert waiting.wait(30), "the empty queue is waited on"
+    storage.enqueue(b"task")
+    waiter.join(30)
+    assert got == [b"task"]
