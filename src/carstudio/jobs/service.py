@@ -223,15 +223,21 @@ class StatusCache:
     def get(self, job_id: str) -> JobStatus | None:
         """The answer while it is trusted; None when it is unknown, or has come due and this
         caller is the one to look again."""
+        answer, due = self.peek(job_id)
+        return None if due else answer
+
+    def peek(self, job_id: str) -> tuple[JobStatus | None, bool]:
+        """The last answer however old, and whether it has come due and this caller is the
+        one to look again."""
         now = self._clock()
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None:
-                return None
+                return None, False
             if now < entry[0]:
-                return entry[1]
+                return entry[1], False
             self._entries[job_id] = (self._due(now), entry[1])
-        return None
+        return entry[1], True
 
     def last(self, job_id: str) -> JobStatus | None:
         """The last answer kept, however old."""
@@ -614,12 +620,25 @@ class BatchService:
         return status
 
     def recent_status(self, job_id: str, viewer: Viewer = ANYONE) -> JobStatus | None:
-        """The answer `status` gives for a moment after it was read, without any I/O (so an
-        event loop may ask); None when it has to be read or checked again."""
-        cached = self._status_cache.get(job_id)
-        if cached is not None and not viewer.sees(cached.owner_id):
+        """The last answer read, without any I/O (so an event loop may ask); None when there
+        is none yet. When it has come due it is still given, and looked at again on the
+        progress thread, so no poll waits for the store."""
+        cached, due = self._status_cache.peek(job_id)
+        if cached is None:
+            return None
+        if not viewer.sees(cached.owner_id):
             raise NotFound("There is no batch with that id.")
+        if due:
+            _PROGRESS.submit(self._look_again, job_id)
         return cached
+
+    def _look_again(self, job_id: str) -> None:
+        try:
+            self.fresh_status(job_id)
+        except (NotFound, Expired):
+            self._status_cache.forget(job_id)  # the next poll hears why, in its own words
+        except Exception:
+            log.exception("reading the progress of job %s failed", job_id)
 
     def _storage_problem(self, job: Job) -> str | None:
         return self.storage.problem() if job.state != JobState.READY.value else None
@@ -881,6 +900,9 @@ class BatchService:
 # One thread makes every thumbnail: full-size decodes never pile up in parallel, and the
 # memory they use returns to one allocator arena instead of one per request thread.
 _THUMBNAILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
+# One thread looks at the store again for progress answers that came due, while polls are
+# answered with the answer they have: one read per batch at a time, whatever the polling.
+_PROGRESS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress")
 
 
 def _make_thumbnail(source: Path, thumb: Path) -> None:
