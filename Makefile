@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 # Tests that need more than the test process: Chromium, Car Studio server or worker processes,
 # the machine's Redis and PostgreSQL (markers set in tests/conftest.py and the test files).
 SLOW_TESTS := browser or process or scale
-# The fast tests mostly wait on sockets and threads, so twice as many workers as cores. Tests
-# that share one module-wide app carry an xdist_group mark and run on one worker (loadgroup).
+# The fast tests mostly wait on sockets and threads, so twice as many workers as cores; idle
+# workers take tests queued for busy ones, so no worker is left with a long tail.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
-IN_PROCESS_TESTS = $(BIN)/pytest -q --ignore=tests/browser -n $(WORKERS) --dist loadgroup
+IN_PROCESS_TESTS = $(BIN)/pytest -q --ignore=tests/browser -n $(WORKERS) --dist worksteal
 # pytest rewrites the asserts of its plugins (hypothesis, schemathesis) at every start unless it
 # may keep the result as bytecode: without that, each test worker starts seconds later.
 unexport PYTHONDONTWRITEBYTECODE
@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/carstudio serve
 
-# The quick Hypothesis profile tries each property on fewer examples (tests/conftest.py), and
-# of the tables marked `exhaustive` (every scripted fault, every fuzzed operation) one line of
-# each kind runs.
+# The quick Hypothesis profile tries each property on fewer examples (tests/conftest.py); tests
+# marked `exhaustive` (the rest of the fault table and of the fuzzed operations, every hostile
+# value in one batch, the status stress run) are left to `make test`.
 check: lint types
 	$(IN_PROCESS_TESTS) -m "not ($(SLOW_TESTS) or exhaustive)" --hypothesis-profile=check
 

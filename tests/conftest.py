@@ -11,17 +11,21 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import argon2
 import hypothesis
 import pytest
-from fastapi.testclient import TestClient
 
-from carstudio.config import Settings
-from carstudio.web.app import create_app
-from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess
+
+if TYPE_CHECKING:
+    # Imported where used: the process that only hands tests to xdist workers never loads the
+    # app, which is a second of CPU on each start.
+    from fastapi.testclient import TestClient
+
+    from carstudio.config import Settings
+    from tests.fakes.replicate import FakeReplicate
 
 TOKEN = "r8_fake_token_for_tests_0123456789"
 
@@ -92,6 +96,8 @@ def _quick_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def fake_replicate() -> Iterator[FakeReplicate]:
+    from tests.fakes.replicate import FakeReplicate
+
     with FakeReplicate(token=TOKEN, latency=0.05) as fake:
         yield fake
 
@@ -99,6 +105,8 @@ def fake_replicate() -> Iterator[FakeReplicate]:
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for a test: preview by default; pass fake=... to use the fake Replicate."""
+
+    from carstudio.config import Settings
 
     def build(fake: FakeReplicate | None = None, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -124,6 +132,10 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def client_for(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
     """A factory of in-process clients, each app started (workers included) and stopped."""
+    from fastapi.testclient import TestClient
+
+    from carstudio.web.app import create_app
+
     clients: list[TestClient] = []
 
     def build(**overrides: Any) -> TestClient:

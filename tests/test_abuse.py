@@ -81,11 +81,6 @@ class FuzzTarget:
     """Path parameters of things that exist (a finished job, a single image)."""
 
 
-# The fuzzed operations share one app (below); under xdist they run on one worker so that app is
-# started once (`--dist loadgroup`, Makefile).
-fuzzing = pytest.mark.xdist_group("fuzzing")
-
-
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     """One app in preview mode for every operation, holding a finished batch and an image."""
@@ -131,7 +126,6 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
             asgi.shutdown_lifespans()
 
 
-@fuzzing
 def test_every_operation_is_fuzzed(fuzz_target: FuzzTarget) -> None:
     documented = {
         (result.ok().method.upper(), result.ok().path)
@@ -247,7 +241,6 @@ SAMPLED = {
         for method, path in OPERATIONS
     ],
 )
-@fuzzing
 def test_fuzzed_requests_never_get_a_server_error(
     fuzz_target: FuzzTarget, method: str, path: str
 ) -> None:
@@ -366,6 +359,7 @@ def assert_safe_zip_names(names: list[str]) -> None:
         assert "\\" not in name and ":" not in name, name
 
 
+@pytest.mark.exhaustive  # every hostile value in every field; make check runs the single-image case
 def test_hostile_values_in_every_csv_field_stay_inside_the_data_dir(
     client_for: Callable[..., TestClient], tmp_path: Path
 ) -> None:

@@ -377,6 +377,7 @@ def _spec(row: Row) -> CarSpec:
     return CarSpec.model_validate(row.spec)
 
 
+@pytest.mark.exhaustive  # a stress run: readers flat out while three batches finish
 def test_status_stays_whole_while_many_threads_read_it_and_rows_change(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:

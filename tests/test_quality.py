@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from coloraide import Color
 from PIL import Image
 
 from carstudio.delivery import OutputPreset
@@ -100,6 +99,8 @@ def test_a_paint_file_with_a_bad_colour_is_refused_in_words(tmp_path: Path) -> N
 
 
 def test_pixels_convert_to_cielab_as_coloraide_does() -> None:
+    from coloraide import Color
+
     colours = [(0, 0, 0), (255, 255, 255), (179, 18, 29), (31, 79, 160), (195, 198, 200)]
     ours = srgb_to_lab(np.array(colours, dtype=np.uint8))
     for rgb, lab in zip(colours, ours, strict=True):

@@ -66,7 +66,7 @@ def test_a_single_image_goes_ahead_of_batch_rows_that_have_not_started(
     fake_replicate.latency = 0.3
     client = client_for(fake=fake_replicate, concurrency=3)
     job = client.post(
-        "/api/car-batch", files={"file": ("cars.csv", numbered_cars(15), "text/csv")}
+        "/api/car-batch", files={"file": ("cars.csv", numbered_cars(9), "text/csv")}
     ).json()["jobId"]
     wait_until(lambda: fake_replicate.creation_count("Model-") >= 3)
     assert client.post("/api/car-image", json={"make": "Kia", "model": "Urgent"}).status_code == 200
@@ -123,7 +123,7 @@ def test_a_client_that_hangs_up_while_its_image_waits_makes_nothing(
     make_settings, fake_replicate: FakeReplicate
 ) -> None:
     """Over a real socket: the request is sent, the slot is busy, the client closes."""
-    fake_replicate.latency = 1.5
+    fake_replicate.latency = 1.0
     settings = make_settings(fake=fake_replicate, concurrency=1)
     app = create_app(settings)
     with servers() as running:

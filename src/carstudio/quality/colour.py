@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from coloraide import Color
 from numpy.typing import NDArray
 
 # sRGB (linear) to CIE XYZ, D65 white, as IEC 61966-2-1 gives it.
@@ -52,6 +51,8 @@ def chroma(lab: Lab) -> float:
 
 def delta_e_2000(first: Lab, second: Lab) -> float:
     """CIEDE2000 between two CIELAB (D65) colours."""
+    from coloraide import Color  # a fifth of a second to import, and needed only here
+
     return float(
         Color("lab-d65", list(first)).delta_e(Color("lab-d65", list(second)), method="2000")
     )
