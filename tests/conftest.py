@@ -18,6 +18,7 @@ import hypothesis
 import pytest
 
 from tests.server_process import ServerProcess
+from tests.waiting import Sleeps
 
 if TYPE_CHECKING:
     # Imported where used: the process that only hands tests to xdist workers never loads the
@@ -92,6 +93,22 @@ def _quick_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     server), pacing a person's terminal; a test would wait that out after the last row."""
     monkeypatch.setattr("carstudio.batch_runner.POLL_SECONDS", 0.02)
     monkeypatch.setattr("carstudio.batch_runner.REMOTE_POLL_SECONDS", 0.05)
+
+
+@pytest.fixture
+def provider_sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """The Replicate clients Car Studio makes wait only a token amount before a retry; every
+    wait they asked for is recorded."""
+    import functools
+
+    from carstudio.providers.replicate import ReplicateProvider
+
+    recorded = Sleeps()
+    monkeypatch.setattr(
+        "carstudio.providers.ReplicateProvider",
+        functools.partial(ReplicateProvider, sleep=recorded),
+    )
+    return recorded
 
 
 @pytest.fixture

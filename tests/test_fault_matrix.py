@@ -12,9 +12,7 @@ or its 1 s default).
 
 from __future__ import annotations
 
-import functools
 import json
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,10 +23,9 @@ import pytest
 from carstudio.config import Settings
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
-from carstudio.providers.replicate import ReplicateProvider
 from tests.batch_helpers import numbered_cars, read_zip
 from tests.fakes.replicate import FAULT_KINDS, FakeReplicate
-from tests.waiting import wait_until
+from tests.waiting import Sleeps, wait_until
 
 DONE = "done"
 FAILED = "failed"
@@ -157,25 +154,6 @@ def image_name(n: int) -> str:
     return f"carmaker-model-{n}-2024-white.png"
 
 
-class Sleeps(list[float]):
-    """Records every wait the client asks for and waits only a token amount."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-        time.sleep(min(seconds, 0.05))
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
-    """The Replicate client that `build_provider` makes, with its waits recorded."""
-    recorded = Sleeps()
-    monkeypatch.setattr(
-        "carstudio.providers.ReplicateProvider",
-        functools.partial(ReplicateProvider, sleep=recorded),
-    )
-    return recorded
-
-
 @pytest.fixture
 def start_batches() -> Iterator[Callable[[Settings], BatchService]]:
     running: list[BatchService] = []
@@ -225,7 +203,7 @@ def test_a_fault_in_one_row(
     fake_replicate: FakeReplicate,
     make_settings: Callable[..., Settings],
     start_batches: Callable[[Settings], BatchService],
-    sleeps: Sleeps,
+    provider_sleeps: Sleeps,
 ) -> None:
     stops_batch = fault.outcome == STOPS_BATCH
     # One row at a time makes "the rows after it" well defined for a fault that stops a batch.
@@ -283,7 +261,7 @@ def test_a_fault_in_one_row(
     else:
         assert len(create_posts) == 1
     if fault.retry_wait is not None:
-        assert fault.retry_wait in sleeps, f"the client waited {sleeps} before retrying"
+        assert fault.retry_wait in provider_sleeps, f"the client waited {provider_sleeps}"
 
     # The ZIP: exactly the finished images, stored, plus the manifest and the failures.
     zip_path = batches.zip_path(job_id)

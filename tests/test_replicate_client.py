@@ -16,22 +16,15 @@ from carstudio.providers.replicate import ReplicateProvider
 from carstudio.spec import CarSpec
 from tests.batch_helpers import wait_until
 from tests.fakes.replicate import FakeReplicate
+from tests.waiting import Sleeps
 
 SPEC = CarSpec(make="Toyota", model="Corolla", year=2024, aspect_ratio="16:9")
 PROMPT = "A red 2024 Toyota Corolla, front three-quarter view"
 
 
-class Sleeps(list[float]):
-    """Records the waits the client asks for, and waits only a token amount."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-        time.sleep(min(seconds, 0.01))
-
-
 @pytest.fixture
 def sleeps() -> Sleeps:
-    return Sleeps()
+    return Sleeps(longest=0.01)
 
 
 @pytest.fixture

@@ -40,3 +40,16 @@ def _describe(condition: Callable[[], object]) -> str:
     except (OSError, TypeError):
         return "a lambda"
     return " ".join(source.split()).rstrip(",")
+
+
+class Sleeps(list[float]):
+    """A stand-in for `time.sleep` that records every wait asked for and waits only a token
+    amount (at most `longest` seconds), so retry back-offs are checked without being sat out."""
+
+    def __init__(self, longest: float = 0.05) -> None:
+        super().__init__()
+        self.longest = longest
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        time.sleep(min(seconds, self.longest))
