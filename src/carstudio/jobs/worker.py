@@ -171,7 +171,7 @@ class RowWorker:
         if job.fresh or not _is_fresh(row) or row.spec is None:
             return False
         provider = self.providers(job.model)
-        spec = CarSpec.model_validate(row.spec)
+        spec = _spec(row)
         return self.cache.has(cache_key(provider, prompt=row.prompt, spec=spec))
 
     def _run(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> Outcome:
@@ -182,7 +182,7 @@ class RowWorker:
                 # Nothing was sent: back to the line as it was, not as a create to look up.
                 self._advance(row, state=RowState.QUEUED.value, create_sent_at=None)
             return held
-        spec = CarSpec.model_validate(row.spec)
+        spec = _spec(row)
         provider = self.providers(job.model)
         key = cache_key(provider, prompt=row.prompt, spec=spec)
         if fresh and not job.fresh and self._from_cache(job, row, provider, key):
@@ -270,12 +270,8 @@ class RowWorker:
             parked.parent.mkdir(parents=True, exist_ok=True)
             os.replace(image, parked)
             log.info("row %s of job %s is made again: %s", row.row, job.id, inspection.sentence)
-            self._advance(
+            self._start_over(
                 row,
-                state=RowState.QUEUED.value,
-                prediction_id=None,
-                create_sent_at=None,
-                started_at=None,
                 rerolls=row.rerolls + 1,
                 alternate={
                     "file": f"{ALTERNATES}/{parked.name}",
@@ -469,14 +465,7 @@ class RowWorker:
         if self.store.adopt_model(job.id, replaced=provider.model, model=fallback):
             log.warning("job %s: %s is gone; its rows move to %s", job.id, provider.model, fallback)
         # A retired model's 404 comes before anything is made, so there is nothing to resume.
-        self._advance(
-            row,
-            state=RowState.QUEUED.value,
-            prediction_id=None,
-            create_sent_at=None,
-            started_at=None,
-            in_flight=False,
-        )
+        self._start_over(row, in_flight=False)
         return True
 
     def _fail(self, job: Job, row: Row, exc: GenerationError) -> None:
@@ -495,6 +484,18 @@ class RowWorker:
 
     def _advance(self, row: Row, **fields: object) -> None:
         self.store.advance(row.id, self.owner, **fields)
+
+    def _start_over(self, row: Row, **fields: object) -> None:
+        """Back in line for a new prediction; the old one (re-rolled, or refused by a retired
+        model) is no longer the row's."""
+        self._advance(
+            row,
+            state=RowState.QUEUED.value,
+            prediction_id=None,
+            create_sent_at=None,
+            started_at=None,
+            **fields,
+        )
 
     def _settle(self, row: Row, state: RowState, **fields: object) -> None:
         self.store.advance(row.id, self.owner, state=state.value, **fields)

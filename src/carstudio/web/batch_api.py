@@ -16,6 +16,7 @@ from carstudio.accounts.viewer import Viewer
 from carstudio.errors import InvalidInput, NotFound
 from carstudio.intake import template_csv, template_xlsx
 from carstudio.jobs.service import BatchService, JobStatus
+from carstudio.spreadsheets import XLSX_TYPE
 from carstudio.web.auth import CurrentViewer
 from carstudio.web.schemas import (
     BatchAccepted,
@@ -278,7 +279,7 @@ def xlsx_template() -> Response:
     """The same example as an Excel workbook."""
     return Response(
         template_xlsx(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX_TYPE,
         headers={"Content-Disposition": 'attachment; filename="carstudio-template.xlsx"'},
     )
 
