@@ -28,6 +28,7 @@ from carstudio.accounts.viewer import ANYONE, Viewer
 from carstudio.billing.ledger import Ledger, LedgerBooking, UsageLine, dollars
 from carstudio.cache import ImageCache, cache_key
 from carstudio.config import Settings
+from carstudio.decoding import one_at_a_time
 from carstudio.delivery import requested_preset
 from carstudio.errors import (
     NOT_RETRIED,
@@ -766,7 +767,7 @@ class BatchService:
             return path
         thumb = self.settings.data_dir / "thumbs" / job.id / f"{row.row}.jpg"
         if not thumb.exists():
-            _THUMBNAILER.submit(_make_thumbnail, path, thumb).result()
+            one_at_a_time(_make_thumbnail, path, thumb)
         return thumb
 
     # -- changing a job ---------------------------------------------------------------------------
@@ -897,9 +898,6 @@ class BatchService:
         return removed
 
 
-# One thread makes every thumbnail: full-size decodes never pile up in parallel, and the
-# memory they use returns to one allocator arena instead of one per request thread.
-_THUMBNAILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
 # One thread looks at the store again for progress answers that came due, while polls are
 # answered with the answer they have: one read per batch at a time, whatever the polling.
 _PROGRESS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress")

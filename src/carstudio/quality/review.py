@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from carstudio.config import Settings
+from carstudio.decoding import one_at_a_time
 from carstudio.delivery import Labels, OutputPreset, deliver
 from carstudio.providers.models import known_sizes, model_label
 from carstudio.quality.checks import Inspection, Neighbour, check_duplicate, inspect_image
@@ -44,7 +45,8 @@ class Reviewer:
         neighbours: tuple[Neighbour, ...] = (),
     ) -> Inspection:
         """Every check of `image`, made by `model` for `spec`."""
-        return inspect_image(
+        return one_at_a_time(
+            inspect_image,
             image,
             spec=spec,
             known_sizes=known_sizes(model),
