@@ -22,6 +22,7 @@ from carstudio.jobs.states import RowState
 from carstudio.spec import CarSpec
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_finished, wait_until
 from tests.fakes.replicate import FakeReplicate
+from tests.waiting import Sleeps
 
 
 @pytest.fixture
@@ -92,17 +93,18 @@ def test_a_safety_refusal_fails_only_its_row(
 
 
 def test_a_network_error_is_retried_once_then_succeeds(
-    start_batches, fake_replicate: FakeReplicate, make_settings
+    start_batches, fake_replicate: FakeReplicate, make_settings, provider_sleeps: Sleeps
 ) -> None:
     fake_replicate.add_fault("reset", when="Corolla")
     batches = start_batches(make_settings(fake=fake_replicate))
     status = wait_finished(batches, batches.submit(csv_of(CARS[:1])))
     assert status.done == 1
     assert fake_replicate.creation_count("Corolla") == 1
+    assert provider_sleeps == [1.0], "one second before the one retry"
 
 
 def test_two_network_errors_in_a_row_fail_the_row(
-    start_batches, fake_replicate: FakeReplicate, make_settings
+    start_batches, fake_replicate: FakeReplicate, make_settings, provider_sleeps: Sleeps
 ) -> None:
     fake_replicate.add_fault("reset", when="Corolla", times=2)
     batches = start_batches(make_settings(fake=fake_replicate))

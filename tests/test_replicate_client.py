@@ -202,7 +202,7 @@ def test_a_prediction_past_its_deadline_is_cancelled_at_replicate(
     client, fake_replicate: FakeReplicate, tmp_path: Path
 ) -> None:
     fake_replicate.add_fault("never_finishes")
-    error = error_of(client(wait_seconds=1), tmp_path, deadline=0.3)
+    error = error_of(client(wait_seconds=0), tmp_path, deadline=0.3)
     assert error.failure is Failure.DEADLINE
     cancels = [r for r in fake_replicate.requests if r.path.endswith("/cancel")]
     assert len(cancels) == 1
@@ -289,7 +289,7 @@ def test_a_stall_past_the_read_timeout_is_retried(
 ) -> None:
     fake_replicate.add_fault("stall", stall=3.0)
     started = time.monotonic()
-    generate(client(timeout=0.5, wait_seconds=1), tmp_path)
+    generate(client(timeout=0.3, wait_seconds=0), tmp_path)
     assert time.monotonic() - started < 3.0
     assert fake_replicate.creation_count() == 1
 

@@ -46,7 +46,8 @@ class LeaseKeeper:
     """Renews the leases of the rows a worker holds, all from one background thread.
 
     Holding a row costs no thread of its own: starting one per row would make every row
-    wait, right after it took its slot, for a new thread to get going.
+    wait, right after it took its slot, for a new thread to get going. The thread ends once
+    the worker holds nothing, so a stopped worker leaves none behind.
     """
 
     def __init__(self, store: Store, owner: str, ttl: float) -> None:
@@ -74,6 +75,9 @@ class LeaseKeeper:
             time.sleep(self._ttl / 3)
             with self._lock:
                 held = list(self._held)
+                if not held:
+                    self._thread = None
+                    return
             for row_id in held:
                 try:
                     self._store.renew(row_id, self._owner, self._ttl)
