@@ -252,10 +252,11 @@ def test_a_row_whose_create_could_not_be_looked_up_is_adopted_on_retry_not_paid_
 
 
 def test_an_image_replicate_deleted_is_made_anew_by_retry_failed_for_that_row_only(
-    start_batches, fake_replicate: FakeReplicate, make_settings
+    start_batches, fake_replicate: FakeReplicate, make_settings, provider_sleeps: Sleeps
 ) -> None:
-    # Long enough for the client's one download retry (1 s later) to meet the second 404.
-    fake_replicate.retention = 1.5
+    # Long enough for the client's one download retry (its 1 s wait is recorded, not sat out)
+    # to meet the second 404.
+    fake_replicate.retention = 0.5
     fake_replicate.add_fault("output_404", when="Mustang", times=2)
     batches = start_batches(make_settings(fake=fake_replicate))
     job_id = batches.submit(csv_of(CARS[:3]))
@@ -271,6 +272,7 @@ def test_an_image_replicate_deleted_is_made_anew_by_retry_failed_for_that_row_on
         "Replicate deleted this image an hour after it was made; retry the row to make a new one."
     )
     assert fake_replicate.creation_count("Mustang") == 1, "resuming the deleted one paid nothing"
+    assert 1.0 in provider_sleeps, "the download was tried again a second later"
     batches.retry_failed(job_id)
     final = wait_finished(batches, job_id)
     assert final.done == 3
@@ -533,7 +535,7 @@ def test_a_slot_is_given_back_when_replicate_is_done_not_after_the_download(
 ) -> None:
     """One slot, slow downloads: the next prediction starts while the last image downloads."""
     fake_replicate.latency = 0.1
-    fake_replicate.download_delay = 0.6
+    fake_replicate.download_delay = 0.3
     batches = start_batches(make_settings(fake=fake_replicate, concurrency=1))
     job_id = batches.submit(numbered_cars(2))
     assert wait_finished(batches, job_id).done == 2
@@ -541,6 +543,6 @@ def test_a_slot_is_given_back_when_replicate_is_done_not_after_the_download(
     downloads = [r.time for r in fake_replicate.requests if r.path.startswith("/files/")]
     assert len(creates) == 2 and downloads
     # Row 3's create arrived while row 2's file was still on its way (the fake holds each
-    # download for 0.6 s); with the slot held through the download it could not have.
+    # download for 0.3 s); with the slot held through the download it could not have.
     assert creates[1] < downloads[0] + fake_replicate.download_delay
     assert fake_replicate.peak_in_flight == 1
