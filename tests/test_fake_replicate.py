@@ -571,7 +571,7 @@ def test_scripted_pictures_succeed_but_show_the_wrong_thing(
     }
     assert open_image(good).size == (128, 128)
     assert open_image(pictures["A4"]).size == (176, 96)  # 16:9 where 1:1 was asked
-    assert len(set(open_image(pictures["A6"]).convert("RGB").getdata())) == 1
+    assert open_image(pictures["A6"]).convert("RGB").getcolors(1) is not None, "one colour"
     assert pictures["A8"] == good  # the latest other prompt's picture, byte for byte
     corner = open_image(pictures["Q5"]).convert("RGB").getpixel((0, 0))
     assert corner == (190, 190, 190) and open_image(good).convert("RGB").getpixel((0, 0)) == (
