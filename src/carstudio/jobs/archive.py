@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -143,6 +144,17 @@ def _alternate(row: Row) -> dict[str, Any] | None:
     }
 
 
+COPY_CHUNK = 1 << 20
+"""Bytes copied into the ZIP at a time: ZipFile.write's 8 KiB made building a 50-image ZIP
+take twice as long."""
+
+
+def _add_file(zf: zipfile.ZipFile, path: Path, arcname: str) -> None:
+    info = zipfile.ZipInfo.from_file(path, arcname=arcname)
+    with path.open("rb") as src, zf.open(info, "w") as dest:
+        shutil.copyfileobj(src, dest, COPY_CHUNK)
+
+
 def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Path:
     """Write the job's ZIP to `dest` atomically. Entry names are the stored file names only."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -154,13 +166,13 @@ def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Pat
                 if row.state == RowState.DONE.value and row.image_name:
                     # Names were made from a portable alphabet; basename keeps it that way.
                     name = Path(row.image_name).name
-                    zf.write(job_dir / name, arcname=name)
+                    _add_file(zf, job_dir / name, name)
                 alternate = _alternate(row)
                 if row.state == RowState.DONE.value and alternate and alternate["file"]:
                     # The image not kept of a row made twice: beside the kept one, for a look.
                     other = job_dir / ALTERNATES / Path(alternate["file"]).name
                     if other.is_file():
-                        zf.write(other, arcname=f"{ALTERNATES}/{other.name}")
+                        _add_file(zf, other, f"{ALTERNATES}/{other.name}")
             zf.writestr("manifest.json", json.dumps(manifest(job, rows), indent=2))
             failures = failed_rows(rows)
             if failures:

@@ -48,11 +48,14 @@ class SingleImageLine:
             )
         try:
             hold_until = time.time() + self.deadline_seconds
-            while not self.store.take_single_slot(ticket, self.limit, hold_until=hold_until):
+            while True:
+                seen = self.store.slot_changes
+                if self.store.take_single_slot(ticket, self.limit, hold_until=hold_until):
+                    break
                 if cancelled is not None and cancelled.is_set():
                     raise ClientGone("The request was abandoned before its image was started.")
                 # Woken as soon as a slot is freed, in this process or another.
-                self.store.wait_for_slot_change(POLL)
+                self.store.wait_for_slot_change(POLL, since=seen)
                 now = time.time()
                 if now - renewed > WAITING_TTL / 3:
                     self.store.renew_single_wait(ticket, now + WAITING_TTL)

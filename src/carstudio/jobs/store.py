@@ -70,6 +70,8 @@ class Store:
     def __init__(self, url: str, *, clock: Clock = time.time) -> None:
         self.clock = clock
         self.slots_changed = threading.Condition()
+        self.slot_changes = 0
+        """How many times a slot was freed here or announced by another process."""
         self.announce_slot: Callable[[], None] = lambda: None
         """Tell other processes a slot was freed (see jobs/notices.py)."""
         if url.startswith("sqlite"):
@@ -506,13 +508,16 @@ class Store:
 
     def wake_slot_waiters(self) -> None:
         with self.slots_changed:
+            self.slot_changes += 1
             self.slots_changed.notify_all()
 
-    def wait_for_slot_change(self, timeout: float) -> None:
+    def wait_for_slot_change(self, timeout: float, *, since: int) -> None:
         """Sleep until a slot is freed (here, or in a process whose notice arrives), or
-        `timeout` seconds pass."""
+        `timeout` seconds pass. `since`: the `slot_changes` read before the caller last
+        looked for a slot; a slot freed after that look ends the wait at once, so none is
+        missed between looking and sleeping."""
         with self.slots_changed:
-            self.slots_changed.wait(timeout)
+            self.slots_changed.wait_for(lambda: self.slot_changes != since, timeout)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""

@@ -130,6 +130,7 @@ class RowWorker:
             return
         give_up = time.monotonic() + SLOT_WAIT
         while True:
+            seen = self.store.slot_changes
             turn = self.store.take_next(self.owner, self.concurrency, self.lease_seconds)
             if turn.row is not None:
                 assert turn.job is not None  # the line holds rows of running jobs only
@@ -141,7 +142,7 @@ class RowWorker:
                 # crash) can run; this task comes round again.
                 self.requeue(row_id, 0.0)
                 return
-            self.store.wait_for_slot_change(SLOT_POLL)
+            self.store.wait_for_slot_change(SLOT_POLL, since=seen)
         self._carry(turn.job, turn.row, holding=True, fresh=turn.fresh)
 
     def _carry(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> None:
@@ -422,11 +423,13 @@ class RowWorker:
         server-wide. A fresh row moves to `creating` in the same step, its create about to
         be sent."""
         give_up = time.monotonic() + SLOT_WAIT
-        while not self.store.take_slot(row.id, self.owner, self.concurrency, creating=fresh):
+        while True:
+            seen = self.store.slot_changes
+            if self.store.take_slot(row.id, self.owner, self.concurrency, creating=fresh):
+                return True
             if time.monotonic() > give_up:
                 return False
-            self.store.wait_for_slot_change(SLOT_POLL)
-        return True
+            self.store.wait_for_slot_change(SLOT_POLL, since=seen)
 
     def _recover_lost_create(
         self, provider: Provider, row: Row, spec: CarSpec, booking: Booking
