@@ -299,6 +299,20 @@ def test_a_freed_slot_wakes_a_waiting_thread_at_once(line_store) -> None:
     assert start_next(line_store, limit=1) == ("a", 3)
 
 
+def test_a_slot_freed_between_a_look_and_the_sleep_is_not_missed(line_store) -> None:
+    """A row looks for a slot, finds none, and before it sleeps the slot is freed: the sleep
+    ends at once instead of lasting until the safety-net poll."""
+    add_batch(line_store, "a", 2)
+    started = start_next(line_store, limit=1)
+    assert started is not None
+    seen = line_store.slot_changes
+    assert line_store.take_next("worker", 1, 60).row is None  # the look: no slot
+    finish(line_store, started)  # freed before the waiter sleeps
+    assert line_store.wait_for_slot_change(60, since=seen), "woken, not timed out"
+    assert start_next(line_store, limit=1) == ("a", 3)
+    assert not line_store.wait_for_slot_change(0, since=line_store.slot_changes)
+
+
 def test_a_freed_slot_is_announced_to_the_other_processes(line_store) -> None:
     add_batch(line_store, "a", 1)
     announced: list[bool] = []

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from carstudio.jobs.leases import LeaseKeeper
 from carstudio.jobs.migrations import MIGRATIONS
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
 from carstudio.jobs.store import Store
+from tests.waiting import wait_until
 
 
 def _schema(store: Store) -> tuple[list[str], dict[str, set[str]]]:
@@ -117,3 +119,27 @@ def test_a_dead_workers_unfinished_row_keeps_its_slot_until_resumed(tmp_path: Pa
         assert store.take_slot(ids[0], "alive", 1), "resuming takes the slot over"
     finally:
         store.close()
+
+
+def test_held_leases_are_renewed_and_the_keeper_stops_when_nothing_is_held(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    keeper = LeaseKeeper(store, "alive", ttl=0.06)  # renewed every 20 ms
+    try:
+        (row_id,) = _job_with_rows(store, 1)
+        assert store.claim(row_id, "alive", 0.06)
+        with keeper.hold(row_id):
+            first = _lease_expires(store, row_id)
+            wait_until(lambda: _lease_expires(store, row_id) > first, interval=0.01)
+        # A stopped worker holds nothing: its keeper's thread ends instead of living on.
+        wait_until(lambda: keeper._thread is None, interval=0.01)
+    finally:
+        store.close()
+
+
+def _lease_expires(store: Store, row_id: int) -> float:
+    with store.session() as s:
+        row = s.get(Row, row_id)
+        assert row is not None and row.lease_expires is not None
+        return row.lease_expires

@@ -126,7 +126,8 @@ class RedisNotices(_Listener):
             log.warning("slot notices: could not publish: %s", exc)
 
     def listen(self) -> None:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
+        # redis-py types pubsub() from 8.2 on; before, it is an untyped call.
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
         try:
             pubsub.subscribe(CHANNEL)
             self.ready.set()

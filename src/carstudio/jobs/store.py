@@ -511,13 +511,13 @@ class Store:
             self.slot_changes += 1
             self.slots_changed.notify_all()
 
-    def wait_for_slot_change(self, timeout: float, *, since: int) -> None:
+    def wait_for_slot_change(self, timeout: float, *, since: int) -> bool:
         """Sleep until a slot is freed (here, or in a process whose notice arrives), or
-        `timeout` seconds pass. `since`: the `slot_changes` read before the caller last
-        looked for a slot; a slot freed after that look ends the wait at once, so none is
-        missed between looking and sleeping."""
+        `timeout` seconds pass; True when a slot was freed. `since`: the `slot_changes` read
+        before the caller last looked for a slot; a slot freed after that look ends the wait
+        at once, so none is missed between looking and sleeping."""
         with self.slots_changed:
-            self.slots_changed.wait_for(lambda: self.slot_changes != since, timeout)
+            return self.slots_changed.wait_for(lambda: self.slot_changes != since, timeout)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""
