@@ -139,7 +139,6 @@ def test_held_leases_are_renewed_and_the_keeper_stops_when_nothing_is_held(
 
 
 def _lease_expires(store: Store, row_id: int) -> float:
-    with store.session() as s:
-        row = s.get(Row, row_id)
-        assert row is not None and row.lease_expires is not None
-        return row.lease_expires
+    row = store.row(row_id)
+    assert row is not None and row.lease_expires is not None
+    return row.lease_expires
