@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from carstudio.billing.ledger import Ledger
+from carstudio.billing.models import LedgerEntry
 from carstudio.errors import BudgetReached, ConfigurationError
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
@@ -117,6 +119,44 @@ def test_every_prediction_is_booked_once_even_when_its_row_resumes(
     finally:
         second.stop()
         second.studio.close()
+
+
+def test_a_booking_left_unsettled_by_a_crash_is_settled_when_its_row_resumes(
+    make_settings, fake_replicate: FakeReplicate
+) -> None:
+    """The row stores its prediction id (freeing its slot) before the ledger settles the
+    booking with it; a process dying in between leaves the booking open. The row that
+    resumes settles it, so a later prediction for the row is booked anew, not on it."""
+    settings = make_settings(fake=fake_replicate, model="google/imagen-4")
+    first = BatchService(settings, Studio(settings))
+    first.start(workers=False, periodic=False)
+    job_id = first.submit(numbered_cars(3))
+    rows = first.store.rows(job_id)
+    booking = first._row_booking(first.store.job(job_id), rows[0], first.studio.provider)
+    booking.before_create()
+    made = first.studio.provider.create(prompt=rows[0].prompt, spec=_spec(rows[0]))
+    first.store.claim(rows[0].id, "deadhost/1/x", 60)
+    first.store.advance(rows[0].id, "deadhost/1/x", state="waiting", prediction_id=made.id)
+    first.stop()  # died before booking.created(made.id)
+    first.studio.close()
+
+    second = BatchService(settings, Studio(settings))
+    try:
+        second.store.expire_leases(lambda owner: owner.startswith("deadhost"))
+        second.start(workers=True, periodic=False)
+        assert wait_finished(second, job_id).done == 3
+        with second.store.reading() as s:
+            booked = s.execute(select(LedgerEntry.row, LedgerEntry.prediction_id)).all()
+        assert sorted(booked) == sorted((row, pid) for pid, row in _predictions(second, job_id))
+        assert (rows[0].row, made.id) in booked
+        assert fake_replicate.creation_count() == 3
+    finally:
+        second.stop()
+        second.studio.close()
+
+
+def _predictions(service: BatchService, job_id: str) -> list[tuple[str | None, int]]:
+    return [(row.prediction_id, row.row) for row in service.store.rows(job_id)]
 
 
 def test_a_batch_over_its_budget_is_refused_before_anything_is_spent(

@@ -285,9 +285,9 @@ def test_a_freed_slot_wakes_a_waiting_thread_at_once(line_store) -> None:
     ready = threading.Event()
 
     def wait() -> None:
-        with line_store.slots_changed:
+        with line_store.rows_waiting:
             ready.set()
-            line_store.slots_changed.wait(60)
+            line_store.rows_waiting.wait(60)
         woken.set()
 
     waiter = threading.Thread(target=wait)

@@ -45,10 +45,12 @@ class ImageCache:
 
     def copy_to(self, key: str, dest: Path) -> Path | None:
         """Put the cached image for `key` at `dest` (plus its suffix); None when there is none."""
+        # Most looks find nothing: they read without waiting for the store's writers, which
+        # matters as each row looks the moment it takes its slot.
+        entry = self._entry(key)
+        if entry is None:
+            return None
         with self.store.session() as s:
-            entry = s.get(CachedImage, key)
-            if entry is None:
-                return None
             s.execute(
                 update(CachedImage).where(CachedImage.key == key).values(last_used_at=self.clock())
             )
@@ -86,9 +88,12 @@ class ImageCache:
             s.execute(dialect.insert(CachedImage).values(**values).on_conflict_do_nothing())
 
     def has(self, key: str) -> bool:
-        with self.store.session() as s:
-            entry = s.get(CachedImage, key)
+        entry = self._entry(key)
         return entry is not None and (self.folder / entry.file_name).is_file()
+
+    def _entry(self, key: str) -> CachedImage | None:
+        with self.store.reading() as s:
+            return s.get(CachedImage, key)
 
     def cleanup(self) -> int:
         """Forget images unused for CARSTUDIO_CACHE_DAYS; returns how many."""

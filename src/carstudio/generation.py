@@ -43,6 +43,10 @@ class Booking(Protocol):
 
     def not_created(self) -> None: ...
 
+    def resumed(self, prediction_id: str) -> None:
+        """A prediction created before its process stopped: a booking left unsettled then
+        (the id was stored, the process died before settling) is settled with it now."""
+
     def cached(self) -> None:
         """The image came from the cache: recorded at no cost."""
 
@@ -75,10 +79,13 @@ def run_prediction(
                 if booking is not None and exc.surely_not_created:
                     booking.not_created()
                 raise
-            if booking is not None:
-                booking.created(prediction.id)
+            # The id is stored first: that can free the slot for the next image at once,
+            # and a booking left unsettled by a crash in between is settled when the row
+            # resumes (Booking.resumed).
             if on_created is not None:
                 on_created(prediction)
+            if booking is not None:
+                booking.created(prediction.id)
         else:
             prediction = provider.get(prediction_id)
         prediction = provider.wait(prediction, deadline=deadline)

@@ -1011,8 +1011,9 @@ class FakeReplicate:
                     return
                 upcoming = pred.next_change(now)
                 until = deadline if upcoming is None else min(deadline, upcoming)
-                # Sleep until the clock reaches the next transition; a cancel notifies early.
-                self._changed.wait(max(0.0, until - now) + 0.001)
+                # Sleep until the clock reaches the next transition (the loop looks again if
+                # woken a hair early); a cancel notifies early.
+                self._changed.wait(max(0.0, until - now) + 0.0001)
 
     def _output(self, pred: _Prediction) -> str:
         if pred.outcome == "data_uri":

@@ -85,14 +85,7 @@ class Ledger:
             if s.bind is not None and s.bind.dialect.name == "postgresql":
                 s.execute(select(func.pg_advisory_xact_lock(_BUDGET_LOCK)))
             if job_id is not None:
-                held = s.scalar(
-                    select(LedgerEntry.id).where(
-                        LedgerEntry.job_id == job_id,
-                        LedgerEntry.row == row,
-                        LedgerEntry.prediction_id.is_(None),
-                        LedgerEntry.cached.is_(False),
-                    )
-                )
+                held = s.scalar(_open_booking(job_id, row))
                 if held is not None:
                     return held
             fields: dict[str, Any] = {
@@ -179,6 +172,13 @@ class Ledger:
                 .values(prediction_id=prediction_id)
             )
 
+    def settle_open(self, *, job_id: str, row: int, prediction_id: str) -> None:
+        """A batch row's unsettled booking, if it has one, is `prediction_id`'s."""
+        with self.store.reading() as s:
+            held = s.scalar(_open_booking(job_id, row))
+        if held is not None:
+            self.confirm(held, prediction_id)
+
     def release(self, entry_id: int) -> None:
         """The create surely made nothing (refused before any prediction existed)."""
         with self.store.session() as s:
@@ -222,6 +222,16 @@ class Ledger:
         return sorted(lines.values(), key=lambda line: (line.day, line.model))
 
 
+def _open_booking(job_id: str, row: int | None) -> Select[int]:
+    """A batch row's booking whose create was sent but is not yet settled with its id."""
+    return select(LedgerEntry.id).where(
+        LedgerEntry.job_id == job_id,
+        LedgerEntry.row == row,
+        LedgerEntry.prediction_id.is_(None),
+        LedgerEntry.cached.is_(False),
+    )
+
+
 class LedgerBooking:
     """One image's booking, as `run_prediction` makes it (see `generation.Booking`)."""
 
@@ -241,6 +251,11 @@ class LedgerBooking:
             self.before_create()
         assert self._id is not None
         self.ledger.confirm(self._id, prediction_id)
+
+    def resumed(self, prediction_id: str) -> None:
+        job_id, row = self.entry.get("job_id"), self.entry.get("row")
+        if job_id is not None and row is not None:
+            self.ledger.settle_open(job_id=job_id, row=row, prediction_id=prediction_id)
 
     def not_created(self) -> None:
         if self._id is not None:

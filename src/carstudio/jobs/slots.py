@@ -55,7 +55,7 @@ class SingleImageLine:
                 if cancelled is not None and cancelled.is_set():
                     raise ClientGone("The request was abandoned before its image was started.")
                 # Woken as soon as a slot is freed, in this process or another.
-                self.store.wait_for_slot_change(POLL, since=seen)
+                self.store.wait_for_slot_change(POLL, since=seen, single=True)
                 now = time.time()
                 if now - renewed > WAITING_TTL / 3:
                     self.store.renew_single_wait(ticket, now + WAITING_TTL)

@@ -69,7 +69,11 @@ class Store:
 
     def __init__(self, url: str, *, clock: Clock = time.time) -> None:
         self.clock = clock
-        self.slots_changed = threading.Condition()
+        slot_word = threading.Lock()
+        self.rows_waiting = threading.Condition(slot_word)
+        """Batch rows waiting here for a slot: one is woken per freed slot."""
+        self.singles_waiting = threading.Condition(slot_word)
+        """Single images waiting here for a slot: all are woken, since they go first."""
         self.slot_changes = 0
         """How many times a slot was freed here or announced by another process."""
         self.announce_slot: Callable[[], None] = lambda: None
@@ -134,6 +138,24 @@ class Store:
     def rows(self, job_id: str) -> list[Row]:
         with self.reading() as s:
             return list(s.scalars(select(Row).where(Row.job_id == job_id).order_by(Row.row)))
+
+    def made_so_far(self, job_id: str, *, other_than: int) -> list[tuple[int, Any, str]]:
+        """The fingerprints of the batch's finished images, other than one row's: (row
+        number, spec, fingerprint) each, read without loading whole rows (every image asks,
+        as it is checked for a duplicate)."""
+        fingerprint = Row.checks["fingerprint"].as_string()
+        with self.reading() as s:
+            found: Sequence[Any] = s.execute(
+                select(Row.row, Row.spec, fingerprint)
+                .where(
+                    Row.job_id == job_id,
+                    Row.id != other_than,
+                    Row.state == RowState.DONE.value,
+                    fingerprint.is_not(None),
+                )
+                .order_by(Row.row)
+            ).all()
+        return [(number, spec, str(print_)) for number, spec, print_ in found if print_]
 
     def progress(self, job_id: str) -> tuple[Job | None, list[RowProgress]]:
         """A job and just the columns of its rows that progress reports need, in one read."""
@@ -404,6 +426,13 @@ class Store:
                 _touch(s, row.job_id)
             return Turn(row=row, job=s.get(Job, row.job_id), fresh=fresh, waiting=True)
 
+    def has_room(self, limit: int) -> bool:
+        """Whether a batch row could take a slot now, read without waiting for the writers:
+        a row woken by its safety-net poll, or by a slot another row has already taken,
+        goes back to sleep without queueing at the writer for `take_next`."""
+        with self.reading() as s:
+            return bool(s.scalar(_HAS_ROOM, {"now": self.clock(), "slots": limit}))
+
     def queue_single(self, image_id: str, *, client: str, expires_at: float, cap: int) -> bool:
         """Put a single image in line for a slot; False when `client` already has `cap` waiting."""
         with self.session() as s:
@@ -486,7 +515,13 @@ class Store:
                 "in_flight": False,
                 "finished_at": self.clock(),
             }
+        held = False
         with self.session() as s:
+            if fields.get("in_flight") is False:
+                # Only a row that held a slot frees one: waking the waiters for a row that
+                # had given its slot back already (done after its download) would send every
+                # one of them to the line for nothing.
+                held = bool(s.scalar(select(Row.in_flight).where(Row.id == row_id)))
             changed = _changed(
                 s,
                 update(Row)
@@ -496,7 +531,7 @@ class Store:
             )
             if changed and not fields.keys() <= _BOOKKEEPING:
                 _touch(s, _job_of(row_id))
-        if changed and fields.get("in_flight") is False:
+        if changed and held:
             self.slot_freed()
         return bool(changed)
 
@@ -507,17 +542,30 @@ class Store:
         self.announce_slot()
 
     def wake_slot_waiters(self) -> None:
-        with self.slots_changed:
+        """A slot was freed: every single image waiting here looks (they go ahead of batch
+        rows), and one batch row. The line, not the row, decides which row starts, so one
+        look is enough; waking every row would send the rest to the line for nothing, each
+        taking its turn at the store's writer while the one that won starts its image."""
+        with self.rows_waiting:
             self.slot_changes += 1
-            self.slots_changed.notify_all()
+            self.singles_waiting.notify_all()
+            self.rows_waiting.notify()
 
-    def wait_for_slot_change(self, timeout: float, *, since: int) -> bool:
+    def pass_on_wake(self) -> None:
+        """A woken row did not want the slot (its line was empty): wake another row, one that
+        waits to resume, say, which may."""
+        with self.rows_waiting:
+            self.rows_waiting.notify()
+
+    def wait_for_slot_change(self, timeout: float, *, since: int, single: bool = False) -> bool:
         """Sleep until a slot is freed (here, or in a process whose notice arrives), or
         `timeout` seconds pass; True when a slot was freed. `since`: the `slot_changes` read
         before the caller last looked for a slot; a slot freed after that look ends the wait
-        at once, so none is missed between looking and sleeping."""
-        with self.slots_changed:
-            return self.slots_changed.wait_for(lambda: self.slot_changes != since, timeout)
+        at once, so none is missed between looking and sleeping. `single`: the caller is a
+        single image, woken with every other single image at each freed slot."""
+        waiting = self.singles_waiting if single else self.rows_waiting
+        with waiting:
+            return waiting.wait_for(lambda: self.slot_changes != since, timeout)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""
@@ -723,20 +771,21 @@ def _job_of(row_id: int) -> Any:
 
 _NOW = bindparam("now", type_=Float)
 _NEXT_IN_LINE = select(_next_in_line(_NOW))
+_IN_SLOTS = (
+    select(func.count())
+    .select_from(Row)
+    .where(Row.in_flight.is_(True), Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+    .scalar_subquery()
+)
+_SINGLES_IN_LINE = (
+    select(func.count()).select_from(SingleSlot).where(SingleSlot.expires_at > _NOW)
+).scalar_subquery()
+_ROOM = bindparam("slots", type_=Integer) > _IN_SLOTS + _SINGLES_IN_LINE
+"""A slot is free for a batch row: `_busy` plus `_singles(waiting_too=True)` under the limit."""
+_HAS_ROOM = select(_ROOM)
 _TAKE_NEXT = (
     update(Row)
-    .where(
-        Row.id == _next_in_line(_NOW),
-        select(func.count())
-        .select_from(Row)
-        .where(Row.in_flight.is_(True), Row.state.not_in([st.value for st in TERMINAL_ROWS]))
-        .scalar_subquery()
-        + select(func.count())
-        .select_from(SingleSlot)
-        .where(SingleSlot.expires_at > _NOW)
-        .scalar_subquery()
-        < bindparam("slots", type_=Integer),
-    )
+    .where(Row.id == _next_in_line(_NOW), _ROOM)
     .values(
         in_flight=True,
         lease_owner=bindparam("holder", type_=String),
@@ -748,7 +797,7 @@ _TAKE_NEXT = (
     .execution_options(synchronize_session=False)
 )
 """Built once: the line is asked at every hand-over, and building this costs more than
-running it. The busy count is `_busy` plus `_singles(waiting_too=True)`."""
+running it."""
 
 
 def _changed(session: Session, statement: Any) -> int:

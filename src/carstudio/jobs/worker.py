@@ -129,20 +129,28 @@ class RowWorker:
             self.requeue(row_id, STORAGE_PAUSE)  # nothing is started that could not be stored
             return
         give_up = time.monotonic() + SLOT_WAIT
+        woken = False
         while True:
             seen = self.store.slot_changes
-            turn = self.store.take_next(self.owner, self.concurrency, self.lease_seconds)
-            if turn.row is not None:
-                assert turn.job is not None  # the line holds rows of running jobs only
-                break
-            if not turn.waiting:
-                return
+            # Woken (by a freed slot, or the poll), it first reads whether a slot is still
+            # free: another row may have taken it, and the line is asked under the writer.
+            if not woken or self.store.has_room(self.concurrency):
+                turn = self.store.take_next(self.owner, self.concurrency, self.lease_seconds)
+                if turn.row is not None:
+                    assert turn.job is not None  # the line holds rows of running jobs only
+                    break
+                if not turn.waiting:
+                    # Nothing left in line: a slot this task was woken for may suit a row
+                    # that waits to resume.
+                    self.store.pass_on_wake()
+                    return
             if time.monotonic() > give_up:
                 # Give the thread back, so rows that hold slots (say, ones resumed after a
                 # crash) can run; this task comes round again.
                 self.requeue(row_id, 0.0)
                 return
             self.store.wait_for_slot_change(SLOT_POLL, since=seen)
+            woken = True
         self._carry(turn.job, turn.row, holding=True, fresh=turn.fresh)
 
     def _carry(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> None:
@@ -201,7 +209,9 @@ class RowWorker:
         deadline = time.monotonic() + (started + self.deadline_seconds - time.time())
         try:
             booking = self.bookings(job, row, provider)
-            if prediction_id is None and not fresh:
+            if prediction_id is not None:
+                booking.resumed(prediction_id)
+            elif not fresh:
                 prediction_id = self._recover_lost_create(provider, row, spec, booking)
                 if prediction_id is None:
                     self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
@@ -379,13 +389,9 @@ class RowWorker:
     def _seen(self, row: Row) -> tuple[Neighbour, ...]:
         """The fingerprints of the batch's images made so far for other cars."""
         return tuple(
-            Neighbour(f"row {other.row}", str(other.checks["fingerprint"]))
-            for other in self.store.rows(row.job_id)
-            if other.id != row.id
-            and other.state == RowState.DONE.value
-            and other.checks
-            and other.checks.get("fingerprint")
-            and other.spec != row.spec
+            Neighbour(f"row {number}", fingerprint)
+            for number, spec, fingerprint in self.store.made_so_far(row.job_id, other_than=row.id)
+            if spec != row.spec
         )
 
     def _held_back(self, job: Job, row: Row) -> Outcome | None:

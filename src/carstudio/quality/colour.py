@@ -49,9 +49,16 @@ def chroma(lab: Lab) -> float:
     return math.hypot(lab[1], lab[2])
 
 
+def load_library() -> None:
+    """Import coloraide now: it takes a fifth of a second of the interpreter (it builds tables
+    as it loads), which the first image's check would otherwise take from the rows handing
+    slots over beside it. Engines that check images call this as they start."""
+    import coloraide  # noqa: F401
+
+
 def delta_e_2000(first: Lab, second: Lab) -> float:
     """CIEDE2000 between two CIELAB (D65) colours."""
-    from coloraide import Color  # a fifth of a second to import, and needed only here
+    from coloraide import Color  # imported here: processes that check no image never load it
 
     return float(
         Color("lab-d65", list(first)).delta_e(Color("lab-d65", list(second)), method="2000")

@@ -13,6 +13,7 @@ from carstudio.decoding import one_at_a_time
 from carstudio.delivery import Labels, OutputPreset, deliver
 from carstudio.providers.models import known_sizes, model_label
 from carstudio.quality.checks import Inspection, Neighbour, check_duplicate, inspect_image
+from carstudio.quality.colour import load_library
 from carstudio.quality.paints import PaintTable, paint_table
 from carstudio.spec import CarSpec
 
@@ -34,6 +35,10 @@ class Reviewer:
             paints=paint_table(settings.paints_file),
             default_output=OutputPreset(settings.output),
         )
+
+    def load(self) -> None:
+        """Load now what the first check would load mid-batch."""
+        load_library()
 
     def inspect(
         self,
