@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -30,11 +31,13 @@ class Servers:
     def __init__(self) -> None:
         self._running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(self, app: ASGIApp) -> str:
-        """Serve `app`; return its address once it answers, e.g. http://127.0.0.1:40123."""
+    def start(self, app: ASGIApp, **options: Any) -> str:
+        """Serve `app` (with uvicorn `options`, such as `carstudio serve`'s); return its address
+        once it answers, e.g. http://127.0.0.1:40123."""
         sock = free_socket()
         port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
+        config = uvicorn.Config(app, log_level="warning", lifespan="auto", **options)
+        server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name=f"server-{port}", daemon=True
         )

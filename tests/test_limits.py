@@ -26,11 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from carstudio.config import Settings
 from carstudio.web.limits import (
     MAX_BODY_BYTES,
-    MAX_HEADER_BYTES,
     UPLOAD_ROUTES,
     RequestLimitsMiddleware,
     server_options,
 )
+from carstudio.web.protocol import HEAD_TOO_LARGE, MAX_HEADER_BYTES, HeadLimitedProtocol
 from tests.batch_helpers import numbered_cars
 from tests.server_process import ServerProcess
 from tests.waiting import wait_until
@@ -292,8 +292,7 @@ def test_an_answer_given_before_the_body_was_read_closes_the_connection(app: ASG
 def test_serve_bounds_connections_idle_time_and_headers() -> None:
     options = server_options(Settings(_env_file=None, max_connections=40, keepalive_seconds=7))
     assert options == {
-        "http": "h11",
-        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "http": HeadLimitedProtocol,
         "limit_concurrency": 41,
         "timeout_keep_alive": 7,
     }
@@ -421,4 +420,5 @@ def test_a_request_head_still_unfinished_after_64_kb_is_refused(
         )
         answer = read_answer(sock)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"error": HEAD_TOO_LARGE}
     assert httpx.get(f"{process.url}/healthz", timeout=10).status_code == 200

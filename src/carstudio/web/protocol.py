@@ -1,0 +1,129 @@
+"""The HTTP/1.1 protocol Car Studio's server speaks: uvicorn's httptools protocol with a bound on
+the size of a request head.
+
+httptools parses fast but keeps a head of any size, as long as the client keeps sending it. Here
+the bytes of each head (request line and headers) are counted as they arrive; a head past
+`MAX_HEADER_BYTES`, finished or not, is answered 400 with the usual `{error}` sentence and the
+connection closed, and nothing more of it is read. The count starts again with every request,
+so keep-alive and pipelining work as before; a refusal waits for the answers to the requests
+before it on the connection, so those are still given, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from carstudio.web.errors import error_body
+from carstudio.web.security import COMMON_HEADERS, FILE_POLICY
+
+MAX_HEADER_BYTES = 64 * 1024
+"""The most a request head may take. Browsers send a few KB, cookies included."""
+
+HEAD_TOO_LARGE = (
+    f"The request head is larger than {MAX_HEADER_BYTES // 1024} KB, the most Car Studio accepts."
+)
+
+# The shortest a request line and a header line can be besides what the parser hands over:
+# "GET" + " " + url + " HTTP/1.1\r\n", name + ":" + value + "\r\n", and the blank line.
+_REQUEST_LINE_EXTRA = len(" HTTP/1.1\r\n\r\n") + 1
+_HEADER_LINE_EXTRA = len(":\r\n")
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback to stop the parser at a head that is too large."""
+
+
+class HeadLimitedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing request heads over `max_head_bytes`.
+
+    A head still unfinished at the end of a read is counted byte for byte; one that ends
+    within a read is measured from what the parser found in it (the request line and each
+    header, short of any blanks around a header's value), so a body or another request that
+    shares a read with a head is not counted with it."""
+
+    max_head_bytes = MAX_HEADER_BYTES
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._in_head = True  # between requests, what arrives next is a head
+        self._head_bytes = 0  # bytes of the current head in earlier reads
+        self._elsewhere = 0  # bytes of the current read that were not the current head
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # the rest of a refused head is dropped, not parsed
+        self._elsewhere = 0
+        super().data_received(data)
+        if self._in_head and not self._refused and not self.transport.is_closing():
+            self._head_bytes += len(data) - self._elsewhere
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse()
+
+    def on_headers_complete(self) -> None:
+        method = self.parser.get_method()
+        measured = len(method) + len(self.url) + _REQUEST_LINE_EXTRA
+        measured += sum(len(name) + len(value) for name, value in self.headers)
+        measured += _HEADER_LINE_EXTRA * len(self.headers)
+        if max(measured, self._head_bytes) > self.max_head_bytes:
+            self._refused = True
+            # uvicorn answers a parser error with `send_400_response`, which answers this one.
+            raise HeadTooLarge
+        self._elsewhere += max(0, measured - self._head_bytes)
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._elsewhere += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused:
+            self._refuse()
+        else:
+            super().send_400_response(msg)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused and not self.pipeline and self.cycle.response_complete:
+            self._answer_refusal()
+
+    def _refuse(self) -> None:
+        """Refuse the head now, or after the answers still owed for earlier requests."""
+        self._refused = True
+        self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
+        if self.cycle is None or self.cycle.response_complete:
+            self._answer_refusal()
+
+    def _answer_refusal(self) -> None:
+        if self.transport.is_closing():
+            return
+        body = json.dumps(error_body(HEAD_TOO_LARGE)).encode()
+        headers = [
+            *self.server_state.default_headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            *COMMON_HEADERS,
+            (b"content-security-policy", FILE_POLICY.encode()),
+        ]
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(STATUS_LINE[400] + head + b"\r\n" + body)
+        self.transport.close()
