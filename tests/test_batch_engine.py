@@ -6,16 +6,19 @@ import contextlib
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
+import httpx
 import pytest
 from sqlalchemy import func, select, update
 
 from carstudio.config import Settings
 from carstudio.errors import ConfigurationError, Conflict, Expired, InvalidInput, NotFound
 from carstudio.generation import Studio
+from carstudio.jobs import archive
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.service import BatchService, StatusCache
 from carstudio.jobs.states import RowState
@@ -161,6 +164,44 @@ def test_a_row_past_its_deadline_is_cancelled_and_failed(
     assert (status.done, status.failed) == (1, 1)
     assert "cancelled at Replicate" in batches.failed_rows(job_id)[0]["reason"]
     assert any(r.path.endswith("/cancel") for r in fake_replicate.requests)
+
+
+def test_the_finished_images_are_packed_while_the_last_one_is_made(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    """Once no row waits to start, the finished images are packed for the ZIP; the ZIP
+    built when the last row ends takes the pack over."""
+    fake_replicate.add_fault("never_finishes", when="Model-7,")
+    batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=0))
+    job_id = batches.submit(numbered_cars(7))
+    pack = archive.prepack_path(batches.settings.downloads_dir / f"{job_id}.zip")
+    wait_until(pack.is_file, timeout=20)
+    with zipfile.ZipFile(pack) as packed:
+        # The images finished by the time no row waited to start: the rest join at the end.
+        packed_names = set(packed.namelist())
+    assert packed_names and packed_names <= {
+        f"carmaker-model-{n}-2024-white.png" for n in range(1, 7)
+    }
+    last = next(p for p, v in fake_replicate.predictions.items() if v["status"] == "processing")
+    httpx.post(
+        f"{fake_replicate.base_url}/v1/predictions/{last}/cancel", auth=_bearer(fake_replicate)
+    )
+
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (6, 1)
+    images, manifest, failed = read_zip(batches.zip_path(job_id))
+    assert len(images) == 6 and len(manifest["rows"]) == 7
+    assert failed is not None and [f["row"] for f in failed] == [8]
+    assert not pack.exists()
+    assert archive.leftover_parts(batches.settings.downloads_dir / f"{job_id}.zip") == []
+
+
+def _bearer(fake: FakeReplicate) -> Callable[[httpx.Request], httpx.Request]:
+    def auth(request: httpx.Request) -> httpx.Request:
+        request.headers["Authorization"] = f"Bearer {fake.token}"
+        return request
+
+    return auth
 
 
 def test_invalid_rows_can_be_skipped_and_are_reported(

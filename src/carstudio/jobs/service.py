@@ -288,7 +288,7 @@ class BatchService:
             lease_seconds=settings.lease_seconds,
             deadline_seconds=settings.prediction_deadline,
             concurrency=settings.concurrency,
-            on_row_finished=self.finish_if_complete,
+            on_row_finished=self._row_finished,
             requeue=self._requeue,
             storage=self.storage,
             bookings=self._row_booking,
@@ -308,6 +308,9 @@ class BatchService:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._status_cache = StatusCache(ttl=STATUS_TTL)
+        self._packing: set[str] = set()
+        """Jobs whose finished images this process has packed ahead of their ZIP."""
+        self._packing_lock = threading.Lock()
 
     def _row_booking(self, job: Job, row: Row, provider: Provider) -> LedgerBooking:
         return LedgerBooking(
@@ -747,9 +750,12 @@ class BatchService:
         job = self.job(job_id, viewer)
         return archive.failed_rows_csv(job, self.store.rows(job_id))
 
+    def _zip_file(self, job_id: str) -> Path:
+        return self.settings.downloads_dir / f"{job_id}.zip"
+
     def zip_path(self, job_id: str, viewer: Viewer = ANYONE) -> Path:
         job = self.job(job_id, viewer)
-        path = self.settings.downloads_dir / f"{job.id}.zip"
+        path = self._zip_file(job.id)
         if job.state != JobState.READY.value or not path.is_file():
             raise NotFound(
                 "This batch's ZIP is not ready yet; it appears when every row has finished."
@@ -820,13 +826,38 @@ class BatchService:
         self._status_cache.forget(job.id)
         return self.status(job.id, viewer)
 
+    def _row_finished(self, job_id: str) -> None:
+        """A row of the job ended: build the ZIP if it was the last; if only the batch's
+        last images are still being made, pack the finished ones for the ZIP meanwhile."""
+        unfinished, queued = self.store.rows_left(job_id)
+        if not unfinished:
+            self.finish_if_complete(job_id)
+            return
+        if queued:
+            return
+        with self._packing_lock:
+            if job_id in self._packing:
+                return
+            self._packing.add(job_id)
+        try:
+            archive.prepack(
+                self.store.rows(job_id),
+                images_dir=self.batch_images_dir,
+                job_id=job_id,
+                dest=self._zip_file(job_id),
+            )
+        except OSError as exc:  # the ZIP is then built whole at the end
+            log.info("packing the images of job %s ahead failed: %s", job_id, exc)
+
     def finish_if_complete(self, job_id: str) -> None:
         """Build the ZIP once every row is terminal; exactly one caller gets to do it."""
+        with self._packing_lock:
+            self._packing.discard(job_id)
         if not self.store.begin_archive(job_id):
             return
         job = self.store.job(job_id)
         assert job is not None
-        dest = self.settings.downloads_dir / f"{job_id}.zip"
+        dest = self._zip_file(job_id)
         for part in archive.leftover_parts(dest):  # a process killed while building this ZIP
             part.unlink(missing_ok=True)
         self._duplicates_across(job_id)
@@ -886,8 +917,12 @@ class BatchService:
                 continue
             shutil.rmtree(self.batch_images_dir / job.id, ignore_errors=True)
             shutil.rmtree(self.settings.data_dir / "thumbs" / job.id, ignore_errors=True)
-            zip_path = self.settings.downloads_dir / f"{job.id}.zip"
-            for path in [zip_path, *archive.leftover_parts(zip_path)]:
+            zip_path = self._zip_file(job.id)
+            for path in [
+                zip_path,
+                archive.prepack_path(zip_path),
+                *archive.leftover_parts(zip_path),
+            ]:
                 path.unlink(missing_ok=True)
             self._status_cache.forget(job.id)
             removed += 1
