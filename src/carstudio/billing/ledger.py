@@ -15,15 +15,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Float,
     Integer,
     Numeric,
-    Select,
     String,
+    Table,
+    bindparam,
     delete,
     func,
     insert,
-    literal,
     select,
     update,
 )
@@ -81,39 +80,32 @@ class Ledger:
         never answered) keeps that one."""
         now = self.clock()
         month = month_of(now)
+        if self.monthly_cap is not None and usd is None:
+            raise self._unpriced(model)
         with self.store.session() as s:
             if s.bind is not None and s.bind.dialect.name == "postgresql":
                 s.execute(select(func.pg_advisory_xact_lock(_BUDGET_LOCK)))
             if job_id is not None:
-                held = s.scalar(_open_booking(job_id, row))
+                held = s.scalar(_OPEN_BOOKING, {"job": job_id, "row": row})
                 if held is not None:
-                    return held
-            fields: dict[str, Any] = {
-                "created_at": literal(now, Float),
-                "month": literal(month, String),
-                "model": literal(model, String),
-                "usd": literal(usd, Numeric(12, 4)),
-                "kind": literal(kind, String),
-                "job_id": literal(job_id, String),
-                "row": literal(row, Integer),
-                "image_id": literal(image_id, String),
-                "owner_id": literal(owner_id, Integer),
+                    return int(held)
+            entry = {
+                "created_at": now,
+                "month": month,
+                "model": model,
+                "usd": usd,
+                "kind": kind,
+                "job_id": job_id,
+                "row": row,
+                "image_id": image_id,
+                "owner_id": owner_id,
             }
-            values: Select[Any] = select(*fields.values())
-            if self.monthly_cap is not None:
-                if usd is None:
-                    raise self._unpriced(model)
+            if self.monthly_cap is None:
+                booked = s.scalar(_BOOK, entry)
+            else:
                 # The check and the booking are one statement: no other booking can slip in
                 # between them, whichever worker or machine makes it.
-                spent = (
-                    select(func.coalesce(func.sum(LedgerEntry.usd), 0))
-                    .where(LedgerEntry.month == month)
-                    .scalar_subquery()
-                )
-                values = values.where(spent + usd <= self.monthly_cap)
-            booked = s.scalar(
-                insert(LedgerEntry).from_select(list(fields), values).returning(LedgerEntry.id)
-            )
+                booked = s.scalar(_BOOK_WITHIN_CAP, entry | {"cap": self.monthly_cap})
         if booked is None:
             raise self._over_budget(month, usd)
         return int(booked)
@@ -160,22 +152,16 @@ class Ledger:
         """The create was answered: the booking is this prediction. A prediction already in
         the ledger (a resumed or adopted one) is not booked twice."""
         with self.store.session() as s:
-            known = s.scalar(
-                select(LedgerEntry.id).where(LedgerEntry.prediction_id == prediction_id)
-            )
+            known = s.scalar(_BOOKED_AS, {"prediction": prediction_id})
             if known is not None and known != entry_id:
-                s.execute(delete(LedgerEntry).where(LedgerEntry.id == entry_id))
+                s.execute(_UNBOOK, {"entry": entry_id})
                 return
-            s.execute(
-                update(LedgerEntry)
-                .where(LedgerEntry.id == entry_id)
-                .values(prediction_id=prediction_id)
-            )
+            s.execute(_SETTLE, {"entry": entry_id, "prediction": prediction_id})
 
     def settle_open(self, *, job_id: str, row: int, prediction_id: str) -> None:
         """A batch row's unsettled booking, if it has one, is `prediction_id`'s."""
         with self.store.reading() as s:
-            held = s.scalar(_open_booking(job_id, row))
+            held = s.scalar(_OPEN_BOOKING, {"job": job_id, "row": row})
         if held is not None:
             self.confirm(held, prediction_id)
 
@@ -222,14 +208,44 @@ class Ledger:
         return sorted(lines.values(), key=lambda line: (line.day, line.model))
 
 
-def _open_booking(job_id: str, row: int | None) -> Select[int]:
-    """A batch row's booking whose create was sent but is not yet settled with its id."""
-    return select(LedgerEntry.id).where(
-        LedgerEntry.job_id == job_id,
-        LedgerEntry.row == row,
-        LedgerEntry.prediction_id.is_(None),
-        LedgerEntry.cached.is_(False),
+_LEDGER: Table = LedgerEntry.__table__  # type: ignore[assignment]
+# Built once, on the table: every image is booked and settled, and building these costs
+# more than running them.
+_OPEN_BOOKING = select(_LEDGER.c.id).where(
+    _LEDGER.c.job_id == bindparam("job", type_=String),
+    _LEDGER.c.row == bindparam("row", type_=Integer),
+    _LEDGER.c.prediction_id.is_(None),
+    _LEDGER.c.cached.is_(False),
+)
+"""A batch row's booking whose create was sent but is not yet settled with its id."""
+_BOOKED_AS = select(_LEDGER.c.id).where(
+    _LEDGER.c.prediction_id == bindparam("prediction", type_=String)
+)
+_SETTLE = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("entry", type_=Integer))
+    .values(prediction_id=bindparam("prediction", type_=String))
+)
+_UNBOOK = delete(_LEDGER).where(_LEDGER.c.id == bindparam("entry", type_=Integer))
+_ENTRY = ("created_at", "month", "model", "usd", "kind", "job_id", "row", "image_id", "owner_id")
+_NEW_ENTRY = select(*(bindparam(name, type_=_LEDGER.c[name].type) for name in _ENTRY))
+_SPENT = (
+    select(func.coalesce(func.sum(_LEDGER.c.usd), 0))
+    .where(_LEDGER.c.month == bindparam("month", type_=String))
+    .scalar_subquery()
+)
+_BOOK = insert(_LEDGER).from_select(list(_ENTRY), _NEW_ENTRY).returning(_LEDGER.c.id)
+_BOOK_WITHIN_CAP = (
+    insert(_LEDGER)
+    .from_select(
+        list(_ENTRY),
+        _NEW_ENTRY.where(
+            _SPENT + bindparam("usd", type_=Numeric(12, 4))
+            <= bindparam("cap", type_=Numeric(12, 4))
+        ),
     )
+    .returning(_LEDGER.c.id)
+)
 
 
 class LedgerBooking:

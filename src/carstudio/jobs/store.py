@@ -7,6 +7,7 @@ may move the row on.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -53,6 +55,41 @@ class Turn(NamedTuple):
 
 
 _SLOT_LOCK = 0x6361_7273  # PostgreSQL advisory lock key for taking generation slots
+_ROWS: Table = Row.__table__  # type: ignore[assignment]
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+"""The tables themselves, for the writes made several times a second in a big batch: on the
+tables, not the mapped classes, a write skips the ORM's bookkeeping, which costs more than
+the write itself."""
+_HOLDS_SLOT = select(_ROWS.c.in_flight).where(_ROWS.c.id == bindparam("row", type_=Integer))
+_TOUCH_JOB = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job", type_=String))
+    .values(version=_JOBS.c.version + 1)
+)
+_TOUCH_JOB_OF_ROW = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.id
+        == select(_ROWS.c.job_id)
+        .where(_ROWS.c.id == bindparam("row", type_=Integer))
+        .scalar_subquery()
+    )
+    .values(version=_JOBS.c.version + 1)
+)
+
+
+@functools.cache
+def _advancing(fields: frozenset[str]) -> Any:
+    """The UPDATE of `Store.advance` for these fields, built once per set of fields: building
+    a statement costs more than running it."""
+    return (
+        update(_ROWS)
+        .where(
+            _ROWS.c.id == bindparam("_row", type_=Integer),
+            _ROWS.c.lease_owner == bindparam("_owner", type_=String),
+        )
+        .values({_ROWS.c[name]: bindparam(name) for name in sorted(fields)})
+    )
 
 
 def database_url(url: str | None, data_dir: Path) -> str:
@@ -212,7 +249,7 @@ class Store:
         with self.session() as s:
             for row_id, found in checks.items():
                 s.execute(update(Row).where(Row.id == row_id).values(checks=found))
-                _touch(s, _job_of(row_id))
+                _touch_job_of(s, row_id)
 
     def settle_unstarted(
         self, job_id: str, state: RowState, *, error: str, failure: Failure
@@ -264,6 +301,17 @@ class Store:
                 ),
             )
             return bool(changed)
+
+    def rows_left(self, job_id: str) -> tuple[int, int]:
+        """A job's rows not yet finished, and how many of those have not started."""
+        with self.reading() as s:
+            counts: tuple[Any, Any] = s.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((Row.state == RowState.QUEUED.value, 1))), 0),
+                ).where(Row.job_id == job_id, Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+            ).one()
+        return int(counts[0]), int(counts[1])
 
     def jobs_in(self, state: JobState) -> list[str]:
         with self.session() as s:
@@ -397,7 +445,7 @@ class Store:
                 ),
             )
             if changed and creating:
-                _touch(s, _job_of(row_id))
+                _touch_job_of(s, row_id)
             return bool(changed)
 
     def take_next(self, owner: str, limit: int, ttl: float) -> Turn:
@@ -521,16 +569,13 @@ class Store:
                 # Only a row that held a slot frees one: waking the waiters for a row that
                 # had given its slot back already (done after its download) would send every
                 # one of them to the line for nothing.
-                held = bool(s.scalar(select(Row.in_flight).where(Row.id == row_id)))
-            changed = _changed(
-                s,
-                update(Row)
-                .where(Row.id == row_id, Row.lease_owner == owner)
-                .values(**fields)
-                .execution_options(synchronize_session=False),
+                held = bool(s.scalar(_HOLDS_SLOT, {"row": row_id}))
+            result = s.execute(
+                _advancing(frozenset(fields)), {**fields, "_row": row_id, "_owner": owner}
             )
+            changed = int(getattr(result, "rowcount", 0) or 0)
             if changed and not fields.keys() <= _BOOKKEEPING:
-                _touch(s, _job_of(row_id))
+                _touch_job_of(s, row_id)
         if changed and held:
             self.slot_freed()
         return bool(changed)
@@ -755,18 +800,14 @@ _BOOKKEEPING = frozenset({"lease_owner", "lease_expires", "in_flight", "queued_a
 """Row fields no progress answer shows: changing only these leaves the job's version."""
 
 
-def _touch(session: Session, job_id: Any) -> None:
-    """Count a change to a job or its rows (`job_id`: an id, or a subquery giving one)."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(version=_NEXT)
-        .execution_options(synchronize_session=False)
-    )
+def _touch(session: Session, job_id: str) -> None:
+    """Count a change to a job or its rows."""
+    session.execute(_TOUCH_JOB, {"job": job_id})
 
 
-def _job_of(row_id: int) -> Any:
-    return select(Row.job_id).where(Row.id == row_id).scalar_subquery()
+def _touch_job_of(session: Session, row_id: int) -> None:
+    """Count a change to a row's job."""
+    session.execute(_TOUCH_JOB_OF_ROW, {"row": row_id})
 
 
 _NOW = bindparam("now", type_=Float)
@@ -784,17 +825,16 @@ _ROOM = bindparam("slots", type_=Integer) > _IN_SLOTS + _SINGLES_IN_LINE
 """A slot is free for a batch row: `_busy` plus `_singles(waiting_too=True)` under the limit."""
 _HAS_ROOM = select(_ROOM)
 _TAKE_NEXT = (
-    update(Row)
-    .where(Row.id == _next_in_line(_NOW), _ROOM)
+    update(_ROWS)
+    .where(_ROWS.c.id == _next_in_line(_NOW), _ROOM)
     .values(
         in_flight=True,
         lease_owner=bindparam("holder", type_=String),
         lease_expires=bindparam("expires", type_=Float),
         worker=bindparam("holder", type_=String),
-        started_at=func.coalesce(Row.started_at, _NOW),
+        started_at=func.coalesce(_ROWS.c.started_at, _NOW),
     )
-    .returning(Row.id)
-    .execution_options(synchronize_session=False)
+    .returning(_ROWS.c.id)
 )
 """Built once: the line is asked at every hand-over, and building this costs more than
 running it."""
