@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,29 @@ def test_an_original_jpeg_is_labelled_without_being_re_encoded(tmp_path: Path) -
     assert out.read_bytes().endswith(source.read_bytes()[scan:])
     with Image.open(io.BytesIO(out.read_bytes())) as image:
         assert b"Kings Red" in image.info["xmp"]
+    again = deliver(out, tmp_path / "car", preset=OutputPreset.ORIGINAL, labels=LABELS,
+                    background=Background.WHITE)  # fmt: skip
+    assert again.read_bytes().count(b"http://ns.adobe.com/xap/1.0/\x00") == 1, "one packet"
+    assert again.read_bytes().endswith(source.read_bytes()[scan:])
+
+
+def test_labelling_a_large_original_holds_only_a_piece_of_it_at_a_time(tmp_path: Path) -> None:
+    """Rows are labelled side by side; each holding its whole image (and a copy) would add
+    tens of megabytes to the server for large images."""
+    noise = Image.frombytes("RGB", (1600, 1600), os.urandom(1600 * 1600 * 3))
+    source = tmp_path / "large.png"
+    noise.save(source, format="PNG", compress_level=0)
+    assert source.stat().st_size > 7_000_000
+    tracemalloc.start()
+    try:
+        out = deliver(source, tmp_path / "car", preset=OutputPreset.ORIGINAL, labels=LABELS,
+                      background=Background.WHITE)  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3_000_000, f"{peak:,} bytes held at once"
+    with Image.open(out) as labelled:
+        assert labelled.tobytes() == noise.tobytes()
 
 
 @needs_exiftool

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import uuid
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -164,7 +166,8 @@ def deliver(
     xmp = labels.xmp()
     try:
         if preset is OutputPreset.ORIGINAL:
-            tmp.write_bytes(_labelled_original(source.read_bytes(), xmp))
+            with source.open("rb") as src, tmp.open("wb") as out:
+                _write_labelled_original(src, out, xmp)
         else:
             with Image.open(source) as image:
                 image.load()
@@ -225,33 +228,31 @@ def _edge_colour(image: Image.Image) -> tuple[int, int, int]:
 
 
 # -- labelling an original without re-encoding it ---------------------------------------------
+# The file is copied a piece at a time, its image data untouched: a batch labels several large
+# images at once, and holding each whole (and a copy) would cost tens of megabytes.
+
+COPY_PIECE = 1 << 20
 
 
-def _labelled_original(data: bytes, xmp: bytes) -> bytes:
-    if data.startswith(_PNG_SIGNATURE):
-        return _png_with_xmp(data, xmp)
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg_with_xmp(data, xmp)
-    # WebP or anything else Pillow reads: re-encoded losslessly with the packet.
-    with Image.open(io.BytesIO(data)) as image:
-        out = io.BytesIO()
-        image.save(out, format="WEBP", lossless=True, xmp=xmp)
-        return out.getvalue()
+def _write_labelled_original(src: BinaryIO, out: BinaryIO, xmp: bytes) -> None:
+    head = src.read(len(_PNG_SIGNATURE))
+    if head == _PNG_SIGNATURE:
+        _png_with_xmp(src, out, xmp)
+    elif head.startswith(b"\xff\xd8"):
+        src.seek(2)
+        _jpeg_with_xmp(src, out, xmp)
+    else:
+        # WebP or anything else Pillow reads: re-encoded losslessly with the packet.
+        src.seek(0)
+        with Image.open(src) as image:
+            image.save(out, format="WEBP", lossless=True, xmp=xmp)
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, whole chunk bytes) of every chunk after the signature."""
-    chunks = []
-    offset = len(_PNG_SIGNATURE)
-    while offset + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[offset : offset + 4])
-        kind = data[offset + 4 : offset + 8]
-        end = offset + 12 + length
-        chunks.append((kind, data[offset:end]))
-        offset = end
-        if kind == b"IEND":
-            break
-    return chunks
+def _copy(src: BinaryIO, out: BinaryIO, size: int) -> None:
+    """Copy `size` bytes (fewer if the file ends first)."""
+    while size > 0 and (piece := src.read(min(size, COPY_PIECE))):
+        out.write(piece)
+        size -= len(piece)
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -264,35 +265,44 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     )
 
 
-def _png_with_xmp(data: bytes, xmp: bytes) -> bytes:
-    """The PNG with its XMP iTXt chunk (uncompressed, no language) right after IHDR; an XMP
-    chunk it had is replaced, as a file carries one packet."""
-    itxt = png_chunk(b"iTXt", XMP_KEYWORD.encode("latin-1") + b"\x00\x00\x00\x00\x00" + xmp)
-    parts = [_PNG_SIGNATURE]
-    for kind, chunk in _png_chunks(data):
-        if kind == b"iTXt" and chunk[8:].startswith(XMP_KEYWORD.encode("latin-1") + b"\x00"):
-            continue
-        parts.append(chunk)
+def _png_with_xmp(src: BinaryIO, out: BinaryIO, xmp: bytes) -> None:
+    """The PNG (past its signature) with its XMP iTXt chunk (uncompressed, no language) right
+    after IHDR; an XMP chunk it had is left out, as a file carries one packet."""
+    keyword = XMP_KEYWORD.encode("latin-1") + b"\x00"
+    out.write(_PNG_SIGNATURE)
+    while len(header := src.read(8)) == 8:
+        (length,) = struct.unpack(">I", header[:4])
+        kind = header[4:]
+        if kind == b"iTXt" and length <= 1 << 20:
+            body = src.read(length + 4)
+            if not body.startswith(keyword):
+                out.write(header + body)
+        else:
+            out.write(header)
+            _copy(src, out, length + 4)
         if kind == b"IHDR":
-            parts.append(itxt)
-    return b"".join(parts)
+            out.write(png_chunk(b"iTXt", keyword + b"\x00\x00\x00\x00" + xmp))
+        if kind == b"IEND":
+            break
 
 
-def _jpeg_with_xmp(data: bytes, xmp: bytes) -> bytes:
-    """The JPEG with an XMP APP1 segment after its JFIF/Exif header segments; an XMP segment
-    it had is replaced. Entropy-coded data is copied untouched."""
+def _jpeg_with_xmp(src: BinaryIO, out: BinaryIO, xmp: bytes) -> None:
+    """The JPEG (past its start-of-image marker) with an XMP APP1 segment after its JFIF/Exif
+    header segments; an XMP segment it had is left out. Entropy-coded data is copied
+    untouched."""
     segment = b"\xff\xe1" + struct.pack(">H", 2 + len(_JPEG_XMP) + len(xmp)) + _JPEG_XMP + xmp
-    head = [data[:2]]
-    offset = 2
-    while offset + 4 <= len(data) and data[offset] == 0xFF:
-        marker = data[offset + 1]
-        if marker == 0xDA or not 0xE0 <= marker <= 0xEF:
-            break  # start of scan or a non-application segment: the header is over
-        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
-        body = data[offset : offset + 2 + length]
-        offset += 2 + length
-        if marker == 0xE1 and body[4:].startswith(_JPEG_XMP):
-            continue
-        head.append(body)
-    head.append(segment)
-    return b"".join(head) + data[offset:]
+    out.write(b"\xff\xd8")
+    marker = src.read(2)
+    while len(marker) == 2 and marker[0] == 0xFF and 0xE0 <= marker[1] <= 0xEF:
+        size = src.read(2)
+        if len(size) < 2:
+            break
+        (length,) = struct.unpack(">H", size)
+        body = src.read(length - 2)
+        if not (marker[1] == 0xE1 and body.startswith(_JPEG_XMP)):
+            out.write(marker + size + body)
+        marker = src.read(2)
+    # Start of scan, a non-application segment, or the end: the header is over.
+    out.write(segment)
+    out.write(marker)
+    shutil.copyfileobj(src, out, COPY_PIECE)
