@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -46,7 +47,8 @@ class Outcome(Enum):
 
 
 SLOT_POLL = 0.5
-"""Seconds between looks at the slots when no notice of a freed one arrives: a safety net."""
+"""Seconds between looks at the slots when no notice of a freed one arrives (a safety net),
+stretched at random by up to as much again (`_poll`)."""
 SLOT_WAIT = 2.0
 """Seconds a task waits for a slot before it gives its thread back and queues itself again."""
 STORAGE_PAUSE = 5.0
@@ -149,7 +151,7 @@ class RowWorker:
                 # crash) can run; this task comes round again.
                 self.requeue(row_id, 0.0)
                 return
-            self.store.wait_for_slot_change(SLOT_POLL, since=seen)
+            self.store.wait_for_slot_change(_poll(), since=seen)
             woken = True
         self._carry(turn.job, turn.row, holding=True, fresh=turn.fresh)
 
@@ -435,7 +437,7 @@ class RowWorker:
                 return True
             if time.monotonic() > give_up:
                 return False
-            self.store.wait_for_slot_change(SLOT_POLL, since=seen)
+            self.store.wait_for_slot_change(_poll(), since=seen)
 
     def _recover_lost_create(
         self, provider: Provider, row: Row, spec: CarSpec, booking: Booking
@@ -508,6 +510,14 @@ class RowWorker:
 
     def _settle(self, row: Row, state: RowState, **fields: object) -> None:
         self.store.advance(row.id, self.owner, state=state.value, **fields)
+
+
+def _poll() -> float:
+    """A safety-net wait: rows that began to wait together (when their slots were taken at
+    one hand-over) do not all look again together, nor in step with images that take a
+    whole number of seconds, which would send them to the line just as a freed slot is being
+    handed to the row woken for it."""
+    return SLOT_POLL * (1 + random.random())
 
 
 def _spec(row: Row) -> CarSpec:
