@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from carstudio.errors import MADE_ANEW, NOT_RETRIED, ConfigurationError, Failure
 from carstudio.jobs.migrations import migrate
@@ -61,6 +62,11 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 tables, not the mapped classes, a write skips the ORM's bookkeeping, which costs more than
 the write itself."""
 _HOLDS_SLOT = select(_ROWS.c.in_flight).where(_ROWS.c.id == bindparam("row", type_=Integer))
+_ROW_AND_JOB = (
+    select(Row, Job)
+    .join(Job, Job.id == Row.job_id)
+    .where(Row.id == bindparam("row", type_=Integer))
+)
 _TOUCH_JOB = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job", type_=String))
@@ -466,13 +472,17 @@ class Store:
             if taken is None:
                 waiting = s.scalar(_NEXT_IN_LINE, {"now": now})
                 return Turn(row=None, job=None, fresh=False, waiting=waiting is not None)
-            row = s.get(Row, taken)
-            assert row is not None
+            row, job = s.execute(_ROW_AND_JOB, {"row": taken}).one()
             fresh = row.prediction_id is None and row.create_sent_at is None
             if fresh:
-                row.state, row.create_sent_at = RowState.CREATING.value, now
+                creating = {"state": RowState.CREATING.value, "create_sent_at": now}
+                s.execute(
+                    _advancing(frozenset(creating)), creating | {"_row": taken, "_owner": owner}
+                )
+                for name, value in creating.items():
+                    set_committed_value(row, name, value)  # as stored: nothing left to flush
                 _touch(s, row.job_id)
-            return Turn(row=row, job=s.get(Job, row.job_id), fresh=fresh, waiting=True)
+            return Turn(row=row, job=job, fresh=fresh, waiting=True)
 
     def has_room(self, limit: int) -> bool:
         """Whether a batch row could take a slot now, read without waiting for the writers:
