@@ -860,11 +860,10 @@ class BatchService:
         dest = self._zip_file(job_id)
         for part in archive.leftover_parts(dest):  # a process killed while building this ZIP
             part.unlink(missing_ok=True)
-        self._duplicates_across(job_id)
+        rows = self.store.rows(job_id)
+        self._duplicates_across(rows)
         try:
-            archive.build_zip(
-                job, self.store.rows(job_id), images_dir=self.batch_images_dir, dest=dest
-            )
+            archive.build_zip(job, rows, images_dir=self.batch_images_dir, dest=dest)
         except Exception as exc:
             self._archive_failed(job, exc)
             return
@@ -878,15 +877,17 @@ class BatchService:
             archive_attempts=0,
         )
 
-    def _duplicates_across(self, job_id: str) -> None:
+    def _duplicates_across(self, rows: list[Row]) -> None:
         """Rows that finished side by side did not see each other's image: before the ZIP,
         every image is compared with every earlier one, and a repeat is flagged (not made
-        again: the batch is over)."""
-        done = [r for r in self.store.rows(job_id) if r.state == RowState.DONE.value and r.checks]
+        again: the batch is over), in the store and in `rows`."""
+        done = [r for r in rows if r.state == RowState.DONE.value and r.checks]
         made = [review.MadeImage(f"row {r.row}", r.spec, r.checks or {}) for r in done]
         changed = review.duplicates_across(made)
         if changed:
             self.store.set_checks({done[index].id: checks for index, checks in changed.items()})
+            for index, checks in changed.items():
+                done[index].checks = checks
 
     def _archive_failed(self, job: Job, exc: Exception) -> None:
         """The job stays 'archiving' with a reason a person can read, tried again later."""

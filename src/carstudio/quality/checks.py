@@ -408,14 +408,24 @@ def check_blank(pixels: NDArray[np.uint8]) -> Check:
 
 def check_duplicate(hash_: str, neighbours: Iterable[Neighbour]) -> Check:
     """Not (nearly) the same picture as another row's image made for another car."""
-    found = [
-        (distance(hash_, n.fingerprint), n.label)
+    # Nearest first by the hash (cheap); the closest of these colours is then found after a
+    # few colour comparisons, not one per image of the batch.
+    ranked = sorted(
+        (distance(hash_, n.fingerprint), n.label, n.fingerprint)
         for n in neighbours
-        if n.fingerprint and colour_gap(hash_, n.fingerprint) <= t.DUPLICATE_COLOUR_GAP
-    ]
-    if not found:
+        if n.fingerprint
+    )
+    found = next(
+        (
+            (bits_apart, label)
+            for bits_apart, label, other in ranked
+            if colour_gap(hash_, other) <= t.DUPLICATE_COLOUR_GAP
+        ),
+        None,
+    )
+    if found is None:
         return Check("duplicate", "pass", None, "No other image of these colours to compare with.")
-    closest, label = min(found)
+    closest, label = found
     total = bits(hash_)
     score = round(closest / total, 3)
     if closest <= t.DUPLICATE_FAIL_BITS:
