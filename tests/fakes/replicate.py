@@ -1103,14 +1103,25 @@ class FakeReplicate:
         key = (f"{pred.model}:{pred.aspect_ratio}@{size}", pred.fmt, prompt, picture or "")
         with self._images_lock:
             cached = self._images.get(key)
-            if cached is None:
-                if len(self._images) > 512:
-                    self._images.clear()
-                sizes = MODELS[pred.model].sizes if pred.model in MODELS else _IMAGEN3_SIZES
-                cached = self._images[key] = _render(
-                    pred.aspect_ratio, pred.fmt, size, prompt, picture, sizes
-                )
+        if cached is not None:
             return cached
+        # Drawn outside the lock: downloads of other images are not held up by this one.
+        sizes = MODELS[pred.model].sizes if pred.model in MODELS else _IMAGEN3_SIZES
+        drawn_image = _render(pred.aspect_ratio, pred.fmt, size, prompt, picture, sizes)
+        with self._images_lock:
+            if len(self._images) > 512:
+                self._images.clear()
+            return self._images.setdefault(key, drawn_image)
+
+    def _draw_ahead(self, pred: _Prediction) -> None:
+        """Draw a prediction's output while it is processing, as Replicate's file exists the
+        moment the prediction succeeds: its download then only sends bytes. (Not as it is
+        created: the drawing would hold up this process's answers to the other creates of
+        the moment.)"""
+        if pred.outcome in (None, "processing_with_output"):
+            drawing = threading.Timer(pred.latency * STARTING_SHARE, self._image, args=(pred,))
+            drawing.daemon = True
+            drawing.start()
 
 
 class _Server(ThreadingHTTPServer):
@@ -1408,6 +1419,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         assert isinstance(prediction_input, dict)
         pred = self.fake._create(model, prediction_input, cancel_after)
+        self.fake._draw_ahead(pred)
         if lost_answer is not None:
             self._problem(lost_answer, _SERVER_ERROR_TITLES[lost_answer], "upstream timed out")
             return
