@@ -613,14 +613,16 @@ class Store:
             self.rows_waiting.notify()
 
     def wait_for_slot_change(self, timeout: float, *, since: int, single: bool = False) -> bool:
-        """Sleep until a slot is freed (here, or in a process whose notice arrives), or
-        `timeout` seconds pass; True when a slot was freed. `since`: the `slot_changes` read
-        before the caller last looked for a slot; a slot freed after that look ends the wait
-        at once, so none is missed between looking and sleeping. `single`: the caller is a
+        """Sleep until woken for a freed slot (here, or in a process whose notice arrives),
+        or `timeout` seconds pass; True when woken. `since`: the `slot_changes` read before
+        the caller last looked for a slot; a slot freed after that look ends the wait at
+        once, so none is missed between looking and sleeping. `single`: the caller is a
         single image, woken with every other single image at each freed slot."""
         waiting = self.singles_waiting if single else self.rows_waiting
         with waiting:
-            return waiting.wait_for(lambda: self.slot_changes != since, timeout)
+            if self.slot_changes != since:
+                return True
+            return waiting.wait(timeout)
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""

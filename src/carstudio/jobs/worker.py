@@ -131,12 +131,12 @@ class RowWorker:
             self.requeue(row_id, STORAGE_PAUSE)  # nothing is started that could not be stored
             return
         give_up = time.monotonic() + SLOT_WAIT
-        woken = False
+        polled = False
         while True:
             seen = self.store.slot_changes
-            # Woken (by a freed slot, or the poll), it first reads whether a slot is still
-            # free: another row may have taken it, and the line is asked under the writer.
-            if not woken or self.store.has_room(self.concurrency):
+            # After its safety-net poll, a row first reads whether any slot is free, as the
+            # line is asked under the store's writer; woken for a freed slot, it asks at once.
+            if not polled or self.store.has_room(self.concurrency):
                 turn = self.store.take_next(self.owner, self.concurrency, self.lease_seconds)
                 if turn.row is not None:
                     assert turn.job is not None  # the line holds rows of running jobs only
@@ -151,8 +151,7 @@ class RowWorker:
                 # crash) can run; this task comes round again.
                 self.requeue(row_id, 0.0)
                 return
-            self.store.wait_for_slot_change(_poll(), since=seen)
-            woken = True
+            polled = not self.store.wait_for_slot_change(_poll(), since=seen)
         self._carry(turn.job, turn.row, holding=True, fresh=turn.fresh)
 
     def _carry(self, job: Job, row: Row, *, holding: bool, fresh: bool) -> None:
