@@ -112,10 +112,10 @@ class Store:
 
     def __init__(self, url: str, *, clock: Clock = time.time) -> None:
         self.clock = clock
-        slot_word = threading.Lock()
-        self.rows_waiting = threading.Condition(slot_word)
+        slot_news = threading.Lock()
+        self.rows_waiting = threading.Condition(slot_news)
         """Batch rows waiting here for a slot: one is woken per freed slot."""
-        self.singles_waiting = threading.Condition(slot_word)
+        self.singles_waiting = threading.Condition(slot_news)
         """Single images waiting here for a slot: all are woken, since they go first."""
         self.slot_changes = 0
         """How many times a slot was freed here or announced by another process."""
@@ -486,8 +486,8 @@ class Store:
 
     def has_room(self, limit: int) -> bool:
         """Whether a batch row could take a slot now, read without waiting for the writers:
-        a row woken by its safety-net poll, or by a slot another row has already taken,
-        goes back to sleep without queueing at the writer for `take_next`."""
+        a row that wakes from its safety-net poll to find every slot taken goes back to
+        sleep without queueing at the writer for `take_next`."""
         with self.reading() as s:
             return bool(s.scalar(_HAS_ROOM, {"now": self.clock(), "slots": limit}))
 
@@ -834,7 +834,8 @@ _SINGLES_IN_LINE = (
     select(func.count()).select_from(SingleSlot).where(SingleSlot.expires_at > _NOW)
 ).scalar_subquery()
 _ROOM = bindparam("slots", type_=Integer) > _IN_SLOTS + _SINGLES_IN_LINE
-"""A slot is free for a batch row: `_busy` plus `_singles(waiting_too=True)` under the limit."""
+"""A slot is free for a batch row: the images in slots, and the single images waiting for
+one (they go first), are fewer than the limit."""
 _HAS_ROOM = select(_ROOM)
 _TAKE_NEXT = (
     update(_ROWS)
