@@ -282,6 +282,7 @@ def keep_files_private() -> None:
     os.umask(0o077)
 
 
+@lru_cache(maxsize=8)  # asked on every request, through `sign_in_required`
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True

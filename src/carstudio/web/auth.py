@@ -77,15 +77,17 @@ async def get_accounts(request: Request) -> Accounts:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 
-async def current_viewer(request: Request, accounts: AccountsDep) -> Viewer:
+async def current_viewer(request: Request) -> Viewer:
     """The signed-in user (or ANYONE with sign-in off); 401 when sign-in is required.
 
     With sign-in off it answers on the event loop: every API request asks, and a hop to a
-    worker thread costs more than the rest of a cached progress answer."""
+    worker thread costs more than the rest of a cached progress answer. For the same reason
+    it takes the accounts from the app rather than as a dependency of its own, which FastAPI
+    would solve (twice on a batch route) on every request."""
     settings: Settings = request.app.state.settings
     if not settings.sign_in_required:
         return ANYONE
-    return await run_in_threadpool(viewer_of, request, accounts)
+    return await run_in_threadpool(viewer_of, request, request.app.state.accounts)
 
 
 def viewer_of(request: Request, accounts: Accounts) -> Viewer:
