@@ -74,9 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.accounts = accounts
     install_error_handlers(app)
     document_error_answers(app)
-    app.include_router(api.router)
-    # Every batch route needs a viewer, so none can be added that forgets to ask.
+    # Every batch route needs a viewer, so none can be added that forgets to ask. First, as
+    # the progress polls are most of the requests: each route before theirs is one more try.
     app.include_router(batch_api.router, dependencies=[Depends(current_viewer)])
+    app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(auth.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
