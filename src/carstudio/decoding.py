@@ -2,8 +2,9 @@
 
 A decoded 5 MB image takes tens of megabytes; decoded on many request and row threads at
 once, such images pile up, and their memory stays with one allocator arena per thread.
-Thumbnails and the image checks both decode through here, so at most one full-size image
-is in memory at a time. Each decode takes tens of milliseconds, against seconds per image.
+Thumbnails, the image checks and the check of each downloaded file all decode through here,
+so at most one full-size image is in memory at a time. Each decode takes tens of
+milliseconds, against seconds per image.
 """
 
 from __future__ import annotations

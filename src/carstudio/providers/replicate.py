@@ -24,6 +24,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from carstudio import __version__
+from carstudio.decoding import one_at_a_time
 from carstudio.errors import Failure, GenerationError
 from carstudio.providers.base import Prediction, StoredImage, check_image_head, publish
 from carstudio.providers.models import REPLACEMENT, ImageModel
@@ -492,8 +493,10 @@ def _verify_image(path: Path, prediction_id: str) -> tuple[str, str]:
     with path.open("rb") as handle:
         suffix, media_type = check_image_head(handle.read(16))
     try:
-        with Image.open(path) as image:
-            image.verify()
+        # Verifying reads each chunk whole (a large PNG's image data can be one chunk of
+        # megabytes): on the decoding thread, so rows downloading side by side do not each
+        # hold one.
+        one_at_a_time(_verify, path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise GenerationError(
             Failure.BAD_OUTPUT,
@@ -501,6 +504,11 @@ def _verify_image(path: Path, prediction_id: str) -> tuple[str, str]:
             prediction_id=prediction_id,
         ) from exc
     return suffix, media_type
+
+
+def _verify(path: Path) -> None:
+    with Image.open(path) as image:
+        image.verify()
 
 
 def _transient(message: str) -> GenerationError:
