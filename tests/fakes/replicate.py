@@ -646,19 +646,29 @@ def _draw_car(size: tuple[int, int], prompt: str, picture: str | None) -> Image.
     return image.resize(size, Image.Resampling.BOX) if scale > 1 else image
 
 
+PNG_PAD_CHUNK = 65536
+"""Padding goes in chunks of at most this many bytes, as encoders split a large image's data
+(Pillow writes 64 KiB IDAT chunks, libpng 8 KiB): decoders read a chunk at a time."""
+
+
 def _pad_png(data: bytes, target: int) -> bytes:
-    """Grow a PNG to `target` bytes with a private ancillary chunk that decoders skip."""
-    missing = target - len(data) - 12
-    if missing <= 0:
-        return data
+    """Grow a PNG to about `target` bytes with private ancillary chunks that decoders skip."""
     # "caRs": lowercase 1st/2nd letters = ancillary and private; uppercase 3rd as the spec
     # requires; lowercase 4th = safe to copy.
-    kind, payload = b"caRs", bytes(missing)
-    chunk = (
-        struct.pack(">I", missing) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    )
+    kind = b"caRs"
+    chunks = []
+    missing = target - len(data)
+    while missing > 12:
+        payload = bytes(min(PNG_PAD_CHUNK, missing - 12))
+        chunks.append(
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+        missing -= len(payload) + 12
     ihdr_end = 8 + 25
-    return data[:ihdr_end] + chunk + data[ihdr_end:]
+    return data[:ihdr_end] + b"".join(chunks) + data[ihdr_end:]
 
 
 def _pad_jpeg(data: bytes, target: int) -> bytes:
