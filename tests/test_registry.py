@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from carstudio.cli import app
 from carstudio.columns import header_key, header_synonyms_markdown
-from carstudio.intake import read_intake, template_csv
+from carstudio.intake import PICKER_TYPES, read_intake, template_csv
 from carstudio.spec import FIELDS, IDENTITY_FIELDS, PROMPT_FIELDS, REGISTRY, CarSpec
 from carstudio.web import pages
 
@@ -105,6 +105,8 @@ def test_the_page_and_its_template_follow_the_registry(
     assert instructions is not None
     for name in FIELDS:
         assert name in instructions.group(1)
+    picker = re.search(r'<input class="cu-input" type="file" accept="([^"]*)"', page)
+    assert picker is not None and picker.group(1).split(",") == list(PICKER_TYPES)
 
 
 def test_the_pages_script_keeps_no_field_list_of_its_own() -> None:

@@ -42,6 +42,17 @@ from carstudio.spec import (
 
 MAX_ROWS = 50
 MAX_BYTES = 5 * 1024 * 1024
+PICKER_TYPES = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".xlsx",
+    "text/csv",
+    "text/tab-separated-values",
+    spreadsheets.XLSX_TYPE,
+)
+"""What the page's file picker offers: the files intake reads. It tells them apart by their
+content, not their names, so a file picked under "All files" is read the same."""
 PREVIEW_ROWS = 10
 DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}

@@ -120,6 +120,7 @@ def page_context(settings: Settings, prices: PriceBook) -> dict[str, Any]:
         "max_rows": intake.MAX_ROWS,
         "max_upload_mb": intake.MAX_BYTES // (1024 * 1024),
         "max_upload_bytes": intake.MAX_BYTES,
+        "picker_types": ",".join(intake.PICKER_TYPES),
         "instructions": instructions(intake.MAX_ROWS, settings.concurrency),
         "default_name_template": default_template(),
         "output_presets": [
