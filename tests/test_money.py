@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from carstudio.billing.ledger import Ledger
 from carstudio.billing.models import LedgerEntry
+from carstudio.config import Settings
 from carstudio.errors import BudgetReached, ConfigurationError
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
@@ -20,6 +21,7 @@ from carstudio.providers.models import MODELS, get_model
 from carstudio.providers.prices import LIST_PRICES, PriceBook
 from tests.batch_helpers import CARS, csv_of, numbered_cars, wait_finished, wait_until
 from tests.fakes.replicate import FakeReplicate
+from tests.test_scale_out import postgres_url  # noqa: F401 - a fixture
 
 EXPECTED = {
     "google/imagen-3": None,
@@ -212,7 +214,30 @@ def test_two_workers_racing_never_pass_the_monthly_budget(
     make_settings, fake_replicate: FakeReplicate
 ) -> None:
     """Two services on one database, as two machines are: each books under the same cap."""
-    settings = make_settings(fake=fake_replicate, model="google/imagen-4", budget_monthly=0.20)
+    _race_to_the_cap(
+        make_settings(fake=fake_replicate, model="google/imagen-4", budget_monthly=0.20)
+    )
+
+
+@pytest.mark.scale
+def test_two_workers_racing_never_pass_the_monthly_budget_on_postgresql(
+    make_settings,
+    fake_replicate: FakeReplicate,
+    postgres_url: str,  # noqa: F811
+) -> None:
+    """The same race on PostgreSQL, where the bookings take turns under an advisory lock."""
+    _race_to_the_cap(
+        make_settings(
+            fake=fake_replicate,
+            model="google/imagen-4",
+            budget_monthly=0.20,
+            database_url=postgres_url,
+        )
+    )
+
+
+def _race_to_the_cap(settings: Settings) -> None:
+    """Eight bookings of $0.04 at once, from two services, under a cap of $0.20."""
     services = [BatchService(settings, Studio(settings)) for _ in range(2)]
     outcomes: list[str] = []
     start = threading.Barrier(8)
