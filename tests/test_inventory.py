@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from carstudio.errors import InvalidInput
 from carstudio.intake import IntakeReport, read_intake
 from tests.batch_helpers import read_zip
 from tests.fixtures.inventory.workbooks import german_export
@@ -74,6 +75,46 @@ def test_a_dms_export_keeps_colour_body_vin_and_stock_number() -> None:
     # One VIN in the file has a wrong check digit: said, and the row still runs.
     [doubt] = report.row_warnings
     assert (doubt.row, doubt.column) == (6, "vin") and "check digit" in doubt.message
+
+
+def test_a_dms_report_with_its_title_and_print_date_above_the_header() -> None:
+    """A dealer system's report saved as CSV from Excel: the report's name and the time it
+    was printed come first, each padded with the delimiter across the columns."""
+    lines = fixture("dms_export.csv").decode().splitlines()
+    width = lines[0].count(",")
+    titled = [
+        "Inventory Report - Smith Motors, Inc." + "," * width,
+        "Printed 12/07/2026 9:14 AM, all locations" + "," * width,
+        "," * width,
+        *lines,
+    ]
+    report = read_intake("\r\n".join(titled).encode())
+    assert report.ok and len(report.valid_rows) == 6
+    assert mapped(report)["Stock #"] == "stock_number"
+    assert report.delimiter == ","
+    assert [row.row for row in report.rows] == [5, 6, 7, 8, 9, 10], "spreadsheet row numbers"
+    assert report.rows[0].values["stock_number"] == "K1507"
+
+
+def test_a_semicolon_report_whose_title_has_no_semicolon() -> None:
+    """The title line alone would look comma-separated; the header line decides."""
+    lines = fixture("dms_export.csv").decode().splitlines()
+    data = "Bestandsliste, Autohaus Beispiel\n\n" + "\n".join(
+        line.replace(",", ";") for line in lines
+    )
+    report = read_intake(data.encode())
+    assert report.delimiter == ";"
+    assert report.ok and len(report.valid_rows) == 6
+    assert report.rows[0].row == 4
+
+
+def test_a_file_without_a_recognisable_header_is_read_from_its_first_row() -> None:
+    """No row names a make or model: the first row is the header, and its columns are
+    judged (and refused in words) as written."""
+    data = b"Marque du vehicule,Couleur\nPeugeot,bleu\nRenault,rouge\n"
+    with pytest.raises(InvalidInput) as refused:
+        read_intake(data)
+    assert "Marque du vehicule" in str(refused.value.message)
 
 
 def test_a_google_vehicle_ads_feed_reads_id_as_the_stock_number() -> None:

@@ -295,7 +295,7 @@ def template_xlsx() -> bytes:
 
 def sniff_delimiter(text: str) -> str:
     """Which of , ; tab | separates the cells, judged mainly by the header line."""
-    start, line = _first_content_line(text)
+    start, line = _header_line(text)
     # Header names never contain the delimiter unquoted, so the header line is the surest
     # witness; the sniffer only breaks ties when several candidates appear in it.
     unquoted = _QUOTED.sub("", line)
@@ -313,7 +313,13 @@ def sniff_delimiter(text: str) -> str:
 # --- workbooks ------------------------------------------------------------------------------
 
 HEADER_SEARCH_ROWS = 10
-"""A workbook's header row may sit below a title or a note: the first rows are searched."""
+"""A header row may sit below a title or a note (a dealer system's export often starts with
+the report's name and date): the first rows are searched for it."""
+
+
+def names_a_car(cells: list[str]) -> bool:
+    """The row is a header: a cell names the make or the model column."""
+    return any(match_header(cell) in ("make", "model") for cell in cells if cell)
 
 
 def _read_workbook(data: bytes, max_rows: int) -> tuple[_Table, str]:
@@ -343,7 +349,7 @@ def _sheet_table(rows: Iterator[tuple[int, list[str]]], max_rows: int) -> _Table
         if not cells or is_blank(cells):
             continue
         if table.header is None:
-            if any(match_header(cell) in ("make", "model") for cell in cells if cell):
+            if names_a_car(cells):
                 table.header, table.header_row = cells, number
                 continue
             searched += 1
@@ -479,12 +485,31 @@ def _size(n: int) -> str:
 # --- delimiter -----------------------------------------------------------------------------
 
 
-def _first_content_line(text: str) -> tuple[int, str]:
-    """Where the first line with any content starts, and that line (blank rows skipped)."""
-    # lstrip and find run in C: a file of millions of blank lines stays fast.
-    rest = text.lstrip(" \t\r\n,;|\x0b\x0c")
-    first = len(text) - len(rest)
-    start = max(text.rfind("\n", 0, first), text.rfind("\r", 0, first)) + 1
+def _header_line(text: str) -> tuple[int, str]:
+    """Where the header line starts, and that line: among the first lines with content, the
+    first one naming a make or model column with any of the delimiters; else the first."""
+    start, line = first = _first_content_line(text)
+    for _ in range(HEADER_SEARCH_ROWS):
+        unquoted = line.replace('"', "")
+        if any(names_a_car(unquoted.split(d)) for d in DELIMITERS if d in unquoted):
+            return start, line
+        end = start + len(line)
+        if end >= len(text):
+            break
+        start, line = _first_content_line(text, end)
+    return first
+
+
+_CONTENT = re.compile(r"[^ \t\r\n,;|\x0b\x0c]")
+
+
+def _first_content_line(text: str, pos: int = 0) -> tuple[int, str]:
+    """Where the first line with any content from `pos` on starts, and that line (blank rows
+    skipped)."""
+    # The search runs in C: a file of millions of blank lines stays fast.
+    found = _CONTENT.search(text, pos)
+    first = found.start() if found else len(text)
+    start = max(text.rfind("\n", pos, first), text.rfind("\r", pos, first), pos - 1) + 1
     ends = [i for i in (text.find("\n", first), text.find("\r", first)) if i >= 0]
     end = min(ends) if ends else len(text)
     return start, text[start:end]
@@ -532,19 +557,39 @@ def _read_table(text: str, delimiter: str, max_rows: int) -> _Table:
     )
     table = _Table()
     number = 0
+    before: list[tuple[int, list[str]]] = []  # rows read while the header is looked for
     try:
         for number, cells in enumerate(reader, start=1):
             if not cells or is_blank(cells):
                 continue
             if table.header is None:
-                table.header, table.header_row = cells, number
+                if names_a_car(cells):
+                    table.header, table.header_row = cells, number  # rows above: a title
+                    continue
+                before.append((number, cells))
+                if len(before) == HEADER_SEARCH_ROWS:
+                    _first_row_is_header(table, before, max_rows)
                 continue
-            table.data_rows += 1
-            if table.data_rows <= max_rows:
-                table.rows.append((number, cells))
+            _add_row(table, number, cells, max_rows)
     except csv.Error as exc:
         raise _csv_problem(exc, number + 1) from None
+    if table.header is None and before:
+        _first_row_is_header(table, before, max_rows)
     return table
+
+
+def _first_row_is_header(table: _Table, rows: list[tuple[int, list[str]]], max_rows: int) -> None:
+    """No row names a make or model: the first is the header as written (and its headers
+    are judged, and refused in words, like any other), the rest are cars."""
+    (table.header_row, table.header), *cars = rows
+    for number, cells in cars:
+        _add_row(table, number, cells, max_rows)
+
+
+def _add_row(table: _Table, number: int, cells: list[str], max_rows: int) -> None:
+    table.data_rows += 1
+    if table.data_rows <= max_rows:
+        table.rows.append((number, cells))
 
 
 def _csv_problem(exc: csv.Error, row: int) -> InvalidInput:
