@@ -43,6 +43,75 @@ async def get_batches(request: Request) -> BatchService:
 Batches = Annotated[BatchService, Depends(get_batches)]
 
 
+# Progress first: routes are tried in the order they are declared, and the polls of open pages
+# are most of the requests Car Studio answers.
+@router.get(
+    "/api/batch/{job_id}",
+    response_model=BatchStatusOut,
+    responses=errors(404, 410) | {304: {"description": "Nothing new since that `ETag`."}},
+)
+async def batch_status(
+    job_id: str,
+    batches: Batches,
+    viewer: CurrentViewer,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Progress of a batch; `zipUrl` is null until the ZIP is ready. Send the `ETag` of the
+    last answer in `If-None-Match`: while nothing changed, the answer is a 304 with no body."""
+    # Another user's batch is a 404 before any ETag is compared. Most polls are answered
+    # from the moment-old answer, on the event loop; the rest read the store on a thread.
+    status = batches.recent_status(job_id, viewer)
+    if status is None:
+        status = await run_in_threadpool(batches.fresh_status, job_id, viewer)
+    etag = status_etag(status, viewer)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(_STATUS_BODIES.of(status), media_type="application/json", headers=headers)
+
+
+def status_etag(status: JobStatus, viewer: Viewer) -> str:
+    """The answer's name for this viewer: it changes with the answer, and differs between
+    users, so one user's ETag never stands for another's answer."""
+    who = "-" if viewer.user_id is None else _digest(f"user {viewer.user_id}")
+    return f'"{status.id[:8]}.{status.tag}.{who}"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether `If-None-Match` names `etag` (weakly compared, as RFC 9110 13.1.2 asks)."""
+    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in wanted or etag in wanted
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+class StatusBodies:
+    """Progress answers as JSON, made once per job and tag however many pages poll."""
+
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bodies: dict[str, tuple[str, bytes]] = {}
+
+    def of(self, status: JobStatus) -> bytes:
+        with self._lock:
+            found = self._bodies.get(status.id)
+        if found is not None and found[0] == status.tag:
+            return found[1]
+        body = BatchStatusOut.of(status).model_dump_json(by_alias=True).encode()
+        with self._lock:
+            if len(self._bodies) >= self.MAX_ENTRIES:
+                self._bodies.clear()
+            self._bodies[status.id] = (status.tag, body)
+        return body
+
+
+_STATUS_BODIES = StatusBodies()
+
+
 @router.post(
     "/api/car-batch/validate",
     openapi_extra=UPLOAD_SCHEMA,
@@ -115,73 +184,6 @@ def usage(
         raise InvalidInput("'from' must not be after 'to'.")
     lines, month = batches.usage(viewer, start=start, end=end)
     return UsageOut.of(lines, start=start.isoformat(), end=end.isoformat(), month_to_date=month)
-
-
-@router.get(
-    "/api/batch/{job_id}",
-    response_model=BatchStatusOut,
-    responses=errors(404, 410) | {304: {"description": "Nothing new since that `ETag`."}},
-)
-async def batch_status(
-    job_id: str,
-    batches: Batches,
-    viewer: CurrentViewer,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
-    """Progress of a batch; `zipUrl` is null until the ZIP is ready. Send the `ETag` of the
-    last answer in `If-None-Match`: while nothing changed, the answer is a 304 with no body."""
-    # Another user's batch is a 404 before any ETag is compared. Most polls are answered
-    # from the moment-old answer, on the event loop; the rest read the store on a thread.
-    status = batches.recent_status(job_id, viewer)
-    if status is None:
-        status = await run_in_threadpool(batches.fresh_status, job_id, viewer)
-    etag = status_etag(status, viewer)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
-    if if_none_match is not None and etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(_STATUS_BODIES.of(status), media_type="application/json", headers=headers)
-
-
-def status_etag(status: JobStatus, viewer: Viewer) -> str:
-    """The answer's name for this viewer: it changes with the answer, and differs between
-    users, so one user's ETag never stands for another's answer."""
-    who = "-" if viewer.user_id is None else _digest(f"user {viewer.user_id}")
-    return f'"{status.id[:8]}.{status.tag}.{who}"'
-
-
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """Whether `If-None-Match` names `etag` (weakly compared, as RFC 9110 13.1.2 asks)."""
-    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in wanted or etag in wanted
-
-
-def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
-
-
-class StatusBodies:
-    """Progress answers as JSON, made once per job and tag however many pages poll."""
-
-    MAX_ENTRIES = 256
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._bodies: dict[str, tuple[str, bytes]] = {}
-
-    def of(self, status: JobStatus) -> bytes:
-        with self._lock:
-            found = self._bodies.get(status.id)
-        if found is not None and found[0] == status.tag:
-            return found[1]
-        body = BatchStatusOut.of(status).model_dump_json(by_alias=True).encode()
-        with self._lock:
-            if len(self._bodies) >= self.MAX_ENTRIES:
-                self._bodies.clear()
-            self._bodies[status.id] = (status.tag, body)
-        return body
-
-
-_STATUS_BODIES = StatusBodies()
 
 
 @router.get(
