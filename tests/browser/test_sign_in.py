@@ -119,6 +119,44 @@ def test_a_stranger_signs_in_with_the_right_password_and_out_again(
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
+def test_a_shared_batch_link_opens_that_batch_once_signed_in(
+    page: Page, new_page: NewPage, serve_app: ServeApp, signed_settings: Settings
+) -> None:
+    """Alice opens the link of her batch in a browser where she is not signed in: once
+    signed in (after one mistyped password), she is on that batch, not the Single tab."""
+    base_url = serve_app(signed_settings)
+    sign_in(page, base_url, "alice")
+    open_batch_tab(page, base_url)
+    job_id = run_batch(page, THREE_CARS, "alice-stock.csv")
+
+    later = new_page()  # another browser: not signed in
+    later.goto(f"{base_url}/#batch/{job_id}")
+    expect(later).to_have_url(f"{base_url}/login#batch/{job_id}")
+    later.get_by_label("User name").fill("alice")
+    later.get_by_label("Password").fill("not her password")
+    later.get_by_role("button", name="Sign in").click()
+    expect(later.get_by_role("alert")).to_have_text(MISMATCH)
+    later.get_by_label("Password").fill(PASSWORD)
+    later.get_by_role("button", name="Sign in").click()
+    expect(later).to_have_url(f"{base_url}/#batch/{job_id}")
+    expect(later.locator("batch-progress")).to_contain_text("Finished")
+
+
+def test_the_sign_in_form_sends_no_one_anywhere_but_a_batch(
+    page: Page, serve_app: ServeApp, signed_settings: Settings
+) -> None:
+    """The form's return address is followed only when it names a batch of this page."""
+    base_url = serve_app(signed_settings)
+    for return_to in ("https://evil.example/", "//evil.example", "#batch/../../x", "/api"):
+        answer = page.request.post(
+            base_url + "/login",
+            form={"username": "alice", "password": PASSWORD, "return_to": return_to},
+            max_redirects=0,
+        )
+        assert answer.status == 303
+        assert answer.headers["location"] == "/", return_to
+
+
 def test_each_person_lists_and_opens_only_their_own_batches(
     page: Page,
     new_page: NewPage,

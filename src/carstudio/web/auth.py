@@ -9,6 +9,7 @@ and each batch and image belongs to whoever made it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,14 +136,21 @@ def login_page(request: Request) -> Response:
     return _login(request)
 
 
+RETURN_TO = re.compile(r"#batch/[0-9a-f]{32}")
+"""Where the page may send a person back to once signed in: a batch's own address, as a
+shared link names it. Nothing else is followed, so the form cannot redirect anywhere."""
+
+
 @router.post("/login", response_class=HTMLResponse)
 def sign_in(
     request: Request,
     accounts: AccountsDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
+    return_to: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     address = request.client.host if request.client else "unknown"
+    back = return_to if RETURN_TO.fullmatch(return_to) else ""
     try:
         viewer = accounts.sign_in(username, password, address=address)
     except TryLater as exc:
@@ -150,14 +158,15 @@ def sign_in(
             request,
             error=exc.message,
             username=username,
+            return_to=back,
             status=429,
             headers={"Retry-After": str(int(exc.retry_after))},
         )
     except CarStudioError as exc:
-        return _login(request, error=exc.message, username=username, status=401)
+        return _login(request, error=exc.message, username=username, return_to=back, status=401)
     request.session.clear()
     request.session.update({"uid": viewer.user_id, "v": viewer.session_version})
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse("/" + back, status_code=303)
 
 
 @router.post("/logout")
@@ -171,10 +180,16 @@ def _login(
     *,
     error: str = "",
     username: str = "",
+    return_to: str = "",
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    context: dict[str, Any] = {"error": error, "username": username}
+    context: dict[str, Any] = {
+        "error": error,
+        "username": username,
+        "return_to": return_to,
+        "return_to_pattern": RETURN_TO.pattern,
+    }
     return templates.TemplateResponse(
         request, "login.html", context, status_code=status, headers=headers
     )
