@@ -20,6 +20,7 @@ from carstudio.errors import ConfigurationError, Conflict, Expired, InvalidInput
 from carstudio.generation import Studio
 from carstudio.jobs import archive
 from carstudio.jobs.models import Job, Row
+from carstudio.jobs.options import BatchOptions
 from carstudio.jobs.service import BatchService, StatusCache
 from carstudio.jobs.states import RowState
 from carstudio.spec import CarSpec
@@ -50,7 +51,7 @@ def test_three_rows_give_three_images_in_the_zip(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:
     batches = start_batches(make_settings(fake=fake_replicate))
-    job_id = batches.submit(csv_of(CARS[:3]), source_name="cars.csv")
+    job_id = batches.submit(csv_of(CARS[:3]), BatchOptions(source_name="cars.csv"))
     status = wait_finished(batches, job_id)
     assert (status.total, status.done, status.failed, status.percent) == (3, 3, 0, 100)
     images, manifest, failed = read_zip(batches.zip_path(job_id))
@@ -214,7 +215,7 @@ def test_invalid_rows_can_be_skipped_and_are_reported(
     with pytest.raises(InvalidInput, match="2 rows are not valid") as caught:
         batches.submit(data)
     assert {d["row"] for d in caught.value.details} == {3, 4}
-    job_id = batches.submit(data, skip_invalid=True)
+    job_id = batches.submit(data, BatchOptions(skip_invalid=True))
     status = wait_finished(batches, job_id)
     assert (status.total, status.done, status.failed) == (3, 1, 2)
     _, _, failed = read_zip(batches.zip_path(job_id))
@@ -484,7 +485,7 @@ def test_a_batch_runs_on_the_model_it_was_given(
     start_batches, fake_replicate: FakeReplicate, make_settings
 ) -> None:
     batches = start_batches(make_settings(fake=fake_replicate))
-    job_id = batches.submit(numbered_cars(2), model="google/nano-banana-2")
+    job_id = batches.submit(numbered_cars(2), BatchOptions(model="google/nano-banana-2"))
     status = wait_finished(batches, job_id)
     assert status.model == "google/nano-banana-2" and status.done == 2
     creates = [r.path for r in fake_replicate.requests if r.method == "POST"]
@@ -493,7 +494,7 @@ def test_a_batch_runs_on_the_model_it_was_given(
     assert manifest["model"] == "google/nano-banana-2"
     assert {row["model"] for row in manifest["rows"]} == {"google/nano-banana-2"}
     with pytest.raises(InvalidInput, match="not a model Car Studio supports.*nano-banana-2"):
-        batches.submit(numbered_cars(2), model="google/imagen-9")
+        batches.submit(numbered_cars(2), BatchOptions(model="google/imagen-9"))
 
 
 def test_a_batch_stopped_by_a_retired_model_moves_its_remaining_rows_to_another(

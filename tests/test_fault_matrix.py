@@ -22,6 +22,7 @@ import pytest
 
 from carstudio.config import Settings
 from carstudio.generation import Studio
+from carstudio.jobs.options import BatchOptions
 from carstudio.jobs.service import BatchService
 from tests.batch_helpers import numbered_cars, read_zip
 from tests.fakes.replicate import FAULT_KINDS, FakeReplicate
@@ -219,7 +220,7 @@ def test_a_fault_in_one_row(
     settings = make_settings(fake=fake_replicate, concurrency=concurrency, **fault.settings)
     batches = start_batches(settings)
 
-    job_id = batches.submit(numbered_cars(cars), source_name="cars.csv")
+    job_id = batches.submit(numbered_cars(cars), BatchOptions(source_name="cars.csv"))
     # Watch the job in the store: progress answers are reused for a moment, the store is not.
     wait_until(lambda: batches.store.job(job_id).state == "ready", timeout=20, interval=0.05)
     status = batches.status(job_id)

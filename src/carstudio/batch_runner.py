@@ -23,6 +23,7 @@ from carstudio.config import Settings
 from carstudio.errors import CarStudioError
 from carstudio.generation import Studio
 from carstudio.intake import read_intake
+from carstudio.jobs.options import BatchOptions
 from carstudio.jobs.service import BatchService, Estimate, JobStatus
 from carstudio.jobs.states import JobState, RowState
 from carstudio.providers.models import MODELS, get_model, requested_model
@@ -188,32 +189,19 @@ def _failed_table(
 def run_batch(
     settings: Settings,
     data: bytes,
+    options: BatchOptions,
     *,
-    source_name: str,
     output: Path,
-    skip_invalid: bool = False,
-    model: str | None = None,
     console: Console | None = None,
-    fresh: bool = False,
-    name_template: str | None = None,
-    preset: str | None = None,
 ) -> int:
     """Run one CSV to a ZIP at `output`; 0 when every row is done, 1 when some failed.
-    Images made before are reused from the image cache unless `fresh` is set."""
+    Images made before are reused from the image cache unless `options.fresh` is set."""
     console = console or Console(stderr=True)
     studio = Studio(settings)
     batches = BatchService(settings, studio)
     try:
         batches.start(workers=True, periodic=False)
-        job_id = batches.submit(
-            data,
-            source_name=source_name,
-            skip_invalid=skip_invalid,
-            model=model,
-            fresh=fresh,
-            name_template=name_template,
-            output=preset,
-        )
+        job_id = batches.submit(data, options)
         try:
             view = watch(
                 lambda: BatchView.of_job(batches.status(job_id)), console, interval=POLL_SECONDS
@@ -235,28 +223,15 @@ def run_batch(
 def run_remote_batch(
     remote: RemoteStudio,
     data: bytes,
+    options: BatchOptions,
     *,
-    source_name: str,
     output: Path,
-    skip_invalid: bool = False,
-    model: str | None = None,
     console: Console | None = None,
-    fresh: bool = False,
-    name_template: str | None = None,
-    preset: str | None = None,
 ) -> int:
     """Run one CSV on a Car Studio server and download its ZIP to `output`; exit codes as
     `run_batch`."""
     console = console or Console(stderr=True)
-    accepted = remote.submit_batch(
-        data,
-        source_name=source_name,
-        skip_invalid=skip_invalid,
-        model=model,
-        fresh=fresh,
-        name_template=name_template,
-        output=preset,
-    )
+    accepted = remote.submit_batch(data, options)
     job_id = accepted.job_id
     status_url = remote.address(accepted.status_url)
 

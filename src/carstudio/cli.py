@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from carstudio import cli_accounts, cli_usage
 from carstudio.config import Settings, keep_files_private
 from carstudio.errors import CarStudioError, GenerationError, InvalidInput
+from carstudio.jobs.options import BatchOptions
 from carstudio.naming import default_template
 from carstudio.providers.models import MODELS
 from carstudio.spec import REGISTRY, CarSpec
@@ -345,44 +346,24 @@ def batch(
         fail(f"cannot read {csv_file}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     settings = load_settings()
     server = settings.server_url if server is None else server
+    options = BatchOptions(
+        source_name=csv_file.name,
+        skip_invalid=skip_invalid,
+        model=replicate_model,
+        fresh=fresh,
+        name_template=name_template,
+        output=preset,
+    )
     try:
         if dry_run:
-            code = _dry_run(
-                settings,
-                server,
-                data,
-                source_name=csv_file.name,
-                model=replicate_model,
-                skip_invalid=skip_invalid,
-                fresh=fresh,
-            )
+            code = _dry_run(settings, server, data, options)
         elif server:
             _say_what_to_check(data)
             with _remote(settings, server) as remote:
-                code = run_remote_batch(
-                    remote,
-                    data,
-                    source_name=csv_file.name,
-                    output=output,
-                    skip_invalid=skip_invalid,
-                    model=replicate_model,
-                    fresh=fresh,
-                    name_template=name_template,
-                    preset=preset,
-                )
+                code = run_remote_batch(remote, data, options, output=output)
         else:
             _say_what_to_check(data)
-            code = run_batch(
-                settings,
-                data,
-                source_name=csv_file.name,
-                output=output,
-                skip_invalid=skip_invalid,
-                model=replicate_model,
-                fresh=fresh,
-                name_template=name_template,
-                preset=preset,
-            )
+            code = run_batch(settings, data, options, output=output)
     except InvalidInput as exc:
         details = "; ".join(
             f"row {d['row']} {d.get('column') or ''}: {d['message']}".replace("  ", " ")
@@ -404,29 +385,26 @@ def _say_what_to_check(data: bytes) -> None:
         typer.echo(f"check: {notice.message}", err=True)
 
 
-def _dry_run(
-    settings: Settings,
-    server: str | None,
-    data: bytes,
-    *,
-    source_name: str,
-    model: str | None,
-    skip_invalid: bool,
-    fresh: bool = False,
-) -> int:
+def _dry_run(settings: Settings, server: str | None, data: bytes, options: BatchOptions) -> int:
     """Print the estimate of a batch, here or by the server at `server`; 0 when it was checked."""
     from carstudio.batch_runner import dry_run, dry_run_lines, remote_dry_run
 
     if server:
         with _remote(settings, server) as remote:
-            found = remote_dry_run(remote, data, source_name=source_name, model=model, fresh=fresh)
+            found = remote_dry_run(
+                remote,
+                data,
+                source_name=options.source_name,
+                model=options.model,
+                fresh=options.fresh,
+            )
     else:
-        found = dry_run(settings, data, model=model)
+        found = dry_run(settings, data, model=options.model)
     if not found.report.valid_count:
         # The batch itself would be refused the same way, so the dry run exits as it would.
         errors = [error.model_dump() for error in found.report.row_errors]
         raise InvalidInput("No row in this file can be generated.", errors)
-    for line in dry_run_lines(found, skip_invalid=skip_invalid):
+    for line in dry_run_lines(found, skip_invalid=options.skip_invalid):
         typer.echo(line)
     return 0
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, SecretStr
 
 from carstudio import __version__
 from carstudio.errors import CarStudioError, InvalidInput
+from carstudio.jobs.options import BatchOptions
 from carstudio.spec import CarSpec
 from carstudio.tls import tls_context
 from carstudio.web.schemas import BatchAccepted, BatchStatusOut, CarImage, IntakeReportOut
@@ -122,24 +123,16 @@ class RemoteStudio:
         response = self._send("POST", "/api/car-image", json=body, timeout=GENERATE_TIMEOUT)
         return self._read(CarImage, response)
 
-    def submit_batch(
-        self,
-        data: bytes,
-        *,
-        source_name: str,
-        skip_invalid: bool = False,
-        model: str | None = None,
-        fresh: bool = False,
-        name_template: str | None = None,
-        output: str | None = None,
-    ) -> BatchAccepted:
+    def submit_batch(self, data: bytes, options: BatchOptions) -> BatchAccepted:
         """Start a batch from CSV bytes (`POST /api/car-batch`)."""
-        form, files = _csv_upload(data, source_name=source_name, model=model, fresh=fresh)
-        if name_template:
-            form["nameTemplate"] = name_template
-        if output:
-            form["output"] = output
-        form["skipInvalid"] = "true" if skip_invalid else "false"
+        form, files = _csv_upload(
+            data, source_name=options.source_name, model=options.model, fresh=options.fresh
+        )
+        if options.name_template:
+            form["nameTemplate"] = options.name_template
+        if options.output:
+            form["output"] = options.output
+        form["skipInvalid"] = "true" if options.skip_invalid else "false"
         response = self._send("POST", "/api/car-batch", data=form, files=files)
         return self._read(BatchAccepted, response)
 

@@ -45,6 +45,7 @@ from carstudio.jobs import archive
 from carstudio.jobs.leases import new_owner, owner_is_dead
 from carstudio.jobs.models import Job, Row, RowProgress
 from carstudio.jobs.notices import LocalOnly, SlotNotices, start_notices
+from carstudio.jobs.options import DEFAULTS, BatchOptions
 from carstudio.jobs.queue import EmbeddedConsumer, build_huey, start_consumer
 from carstudio.jobs.slots import SingleImageLine
 from carstudio.jobs.states import JobState, RowState
@@ -499,30 +500,16 @@ class BatchService:
         )
 
     def submit(
-        self,
-        data: bytes,
-        *,
-        source_name: str = "",
-        skip_invalid: bool = False,
-        model: str | None = None,
-        owner: Viewer = ANYONE,
-        fresh: bool = False,
-        name_template: str | None = None,
-        output: str | None = None,
+        self, data: bytes, options: BatchOptions = DEFAULTS, *, owner: Viewer = ANYONE
     ) -> str:
-        """Check the file, persist the job and its rows, and queue one task per valid row.
-
-        `model` is a name from the models table; None runs the batch on the setting's model.
-        `name_template` names the images (`naming.NameTemplate`; None: the default).
-        `output` is the preset the images are delivered in (None: CARSTUDIO_OUTPUT).
-        """
-        provider = self.studio.provider_for(model)
-        preset = requested_preset(output, self.settings.output)
-        template = NameTemplate.parse(name_template)
+        """Check the file, persist the job and its rows, and queue one task per valid row."""
+        provider = self.studio.provider_for(options.model)
+        preset = requested_preset(options.output, self.settings.output)
+        template = NameTemplate.parse(options.name_template)
         report = read_intake(data)
         self.storage.check()
-        self._check_budgets(self.estimate(report, model=model, fresh=fresh))
-        if report.invalid_rows and not skip_invalid:
+        self._check_budgets(self.estimate(report, model=options.model, fresh=options.fresh))
+        if report.invalid_rows and not options.skip_invalid:
             count = len(report.invalid_rows)
             raise InvalidInput(
                 f"{count} row{'s are' if count != 1 else ' is'} not valid; fix "
@@ -569,11 +556,11 @@ class BatchService:
         job = Job(
             id=job_id,
             created_at=time.time(),
-            source_name=Path(source_name).name[:255],
+            source_name=Path(options.source_name).name[:255],
             provider=provider.name,
             model=provider.model,
             owner_id=owner.owner_id,
-            fresh=fresh,
+            fresh=options.fresh,
             columns=report.source_header,
             output=preset.value,
         )

@@ -122,9 +122,9 @@ async def validate_batch(request: Request, batches: Batches) -> IntakeReportOut:
     """Check a CSV and preview it; never starts anything and never costs money."""
     upload = await read_csv_upload(request)
     report = await run_in_threadpool(
-        batches.validate, upload.data, name_template=upload.name_template
+        batches.validate, upload.data, name_template=upload.options.name_template
     )
-    estimate = batches.estimate(report, model=upload.image_model, fresh=upload.fresh)
+    estimate = batches.estimate(report, model=upload.options.model, fresh=upload.options.fresh)
     return IntakeReportOut.of(report, estimate)
 
 
@@ -140,17 +140,7 @@ async def submit_batch(
 ) -> BatchAccepted:
     """Start a batch: 202 with the job id; 400 when the file or any row is not valid."""
     upload = await read_csv_upload(request)
-    job_id = await run_in_threadpool(
-        batches.submit,
-        upload.data,
-        source_name=upload.filename,
-        skip_invalid=upload.skip_invalid,
-        model=upload.image_model,
-        owner=viewer,
-        fresh=upload.fresh,
-        name_template=upload.name_template,
-        output=upload.output,
-    )
+    job_id = await run_in_threadpool(batches.submit, upload.data, upload.options, owner=viewer)
     status_url = f"/api/batch/{job_id}"
     response.headers["Location"] = status_url
     return BatchAccepted(job_id=job_id, status_url=status_url)

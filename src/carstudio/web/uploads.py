@@ -10,6 +10,7 @@ from starlette.types import Message
 
 from carstudio.errors import InvalidInput, TooLarge
 from carstudio.intake import MAX_BYTES
+from carstudio.jobs.options import BatchOptions
 
 # Room for the multipart boundaries and the small form fields around the file.
 _ENVELOPE = 64 * 1024
@@ -60,12 +61,7 @@ UPLOAD_SCHEMA = {
 @dataclass(frozen=True)
 class CsvUpload:
     data: bytes
-    filename: str
-    skip_invalid: bool
-    image_model: str | None = None
-    fresh: bool = False
-    name_template: str | None = None
-    output: str | None = None
+    options: BatchOptions
 
 
 def _too_large() -> TooLarge:
@@ -104,14 +100,14 @@ async def read_csv_upload(request: Request) -> CsvUpload:
         model = form.get("imageModel")
         template = form.get("nameTemplate")
         output = form.get("output")
-        return CsvUpload(
-            data=data,
-            filename=upload.filename or "",
+        options = BatchOptions(
+            source_name=upload.filename or "",
             skip_invalid=skip,
-            image_model=model.strip() or None if isinstance(model, str) else None,
+            model=model.strip() or None if isinstance(model, str) else None,
             fresh=str(form.get("fresh", "")).strip().lower() in _TRUE,
             name_template=template.strip() or None if isinstance(template, str) else None,
             output=output.strip() or None if isinstance(output, str) else None,
         )
+        return CsvUpload(data=data, options=options)
     finally:
         await form.close()
