@@ -820,8 +820,8 @@ class BatchService:
         if not unfinished:
             self.finish_if_complete(job_id)
             return
-        if queued:
-            return
+        if queued or self.storage.problem():
+            return  # a pack would take room the last images may need
         with self._packing_lock:
             if job_id in self._packing:
                 return
