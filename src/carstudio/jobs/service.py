@@ -415,8 +415,7 @@ class BatchService:
         )
         self.store.announce_slot = self.notices.announce
         if workers:
-            if self.studio.reviewer is not None:
-                self.studio.reviewer.load()
+            self.studio.reviewer.load()
             self._consumer = start_consumer(
                 self.huey, workers=threads or self.worker_threads, periodic=False
             )
