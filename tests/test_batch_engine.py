@@ -183,7 +183,12 @@ def test_the_finished_images_are_packed_while_the_last_one_is_made(
     assert packed_names and packed_names <= {
         f"carmaker-model-{n}-2024-white.png" for n in range(1, 7)
     }
-    last = next(p for p, v in fake_replicate.predictions.items() if v["status"] == "processing")
+
+    def last_rows_prediction() -> str | None:  # its create may still be on its way
+        made = fake_replicate.predictions.items()
+        return next((p for p, v in made if "Model-7," in v["input"]["prompt"]), None)
+
+    last = wait_until(last_rows_prediction, timeout=10)
     httpx.post(
         f"{fake_replicate.base_url}/v1/predictions/{last}/cancel", auth=_bearer(fake_replicate)
     )
