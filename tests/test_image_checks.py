@@ -255,7 +255,8 @@ def test_a_reroll_refused_for_want_of_credit_keeps_the_first_image_and_stops_the
     client = client_for(fake=fake_replicate, concurrency=1)
     status = run_batch(client, csv_of([ROWS[1]]))
     (row,) = status["rows"]
-    assert row["state"] == "done" and row["rerolls"] == 1 and row["needsReview"]
+    # The re-roll's create was refused, so no image was made again (nor paid for).
+    assert row["state"] == "done" and row["rerolls"] == 0 and row["needsReview"]
     assert row["checks"]["checks"][2]["verdict"] == "fail"  # the first image's own checks
     assert status["stopKind"] == "insufficient_credit"
     assert fake_replicate.creation_count("Colour") == 1  # the refused create made nothing

@@ -17,6 +17,7 @@ from carstudio.config import Settings
 from carstudio.errors import BudgetReached, ConfigurationError
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
+from carstudio.jobs.store import Store, database_url
 from carstudio.providers.models import MODELS, get_model
 from carstudio.providers.prices import LIST_PRICES, PriceBook
 from tests.batch_helpers import CARS, csv_of, numbered_cars, wait_finished, wait_until
@@ -158,6 +159,58 @@ def test_a_batch_over_its_budget_is_refused_before_anything_is_spent(
     two = client.post("/api/car-batch", files={"file": ("c.csv", numbered_cars(2), "text/csv")})
     assert two.status_code == 202
     assert fake_replicate.creation_count("Model-3") == 0
+
+
+def test_a_re_roll_that_would_pass_the_batch_budget_is_not_made(
+    client_for, fake_replicate: FakeReplicate
+) -> None:
+    """Three images fit the batch's $0.12 at submission; the fourth, a re-roll of a wrong
+    colour, would pass it: the row keeps its first image, and nothing more is paid."""
+    fake_replicate.add_fault("wrong_colour", when="Model-3,")
+    client = client_for(fake=fake_replicate, model="google/imagen-4", budget_per_batch=0.12)
+    batches: BatchService = client.app.state.batches
+    job = client.post("/api/car-batch", files={"file": ("c.csv", numbered_cars(3), "text/csv")})
+    assert job.status_code == 202
+    status = wait_finished(batches, job.json()["jobId"])
+    assert (status.done, status.failed, status.rerolls) == (3, 0, 0)
+    assert status.needs_review == 1, "the wrong colour stays, for a person to look at"
+    assert fake_replicate.creation_count() == 3
+    assert batches.ledger.spent_this_month() == Decimal("0.12")
+
+
+def test_the_batch_budget_holds_at_every_booking(make_settings) -> None:
+    """Bookings of one batch stop at its cap, whoever makes them; another batch, single
+    images and the cache's free images are not counted against it."""
+    settings = make_settings()
+    settings.ensure_dirs()
+    store = Store(database_url(None, settings.data_dir))
+    ledger = Ledger(store, monthly_cap=None)
+    cap, price = Decimal("0.10"), Decimal("0.04")
+
+    def book(job: str, row: int) -> None:
+        ledger.reserve(
+            model="google/imagen-4", usd=price, kind="batch", job_id=job, row=row, batch_cap=cap
+        )
+
+    try:
+        ledger.record_cached(model="google/imagen-4", kind="batch", job_id="a" * 32, row=9)
+        ledger.reserve(model="google/imagen-4", usd=price, kind="single", batch_cap=cap)
+        book("a" * 32, 2)
+        book("a" * 32, 3)
+        with pytest.raises(BudgetReached) as refused:
+            book("a" * 32, 4)
+        assert refused.value.message.startswith(
+            "This batch's spending would pass its budget: $0.08 of $0.10 is used"
+        )
+        assert "CARSTUDIO_BUDGET_PER_BATCH" in refused.value.message
+        book("b" * 32, 2)  # another batch has its own
+        assert ledger.spent_this_month() == Decimal("0.16")
+        with pytest.raises(BudgetReached, match="price of google/imagen-3 is unknown"):
+            ledger.reserve(
+                model="google/imagen-3", usd=None, kind="batch", job_id="c" * 32, batch_cap=cap
+            )
+    finally:
+        store.close()
 
 
 def test_the_monthly_budget_stops_a_batch_at_the_cap_with_a_retryable_reason(

@@ -133,7 +133,8 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="CARSTUDIO_BUDGET_PER_BATCH: USD; a batch whose estimate is more is refused "
-        "before anything is spent.",
+        "before anything is spent, and no prediction of a batch (re-rolls and retries included) "
+        "takes it past this.",
     )
     budget_monthly: Decimal | None = Field(
         default=None,

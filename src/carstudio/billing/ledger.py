@@ -32,6 +32,8 @@ from carstudio.errors import BudgetReached, Failure, GenerationError
 from carstudio.jobs.store import Store
 
 _BUDGET_LOCK = 0x6361_7262  # PostgreSQL advisory lock key for spending
+MONTHLY = "CARSTUDIO_BUDGET_MONTHLY"
+PER_BATCH = "CARSTUDIO_BUDGET_PER_BATCH"
 
 
 def month_of(moment: float) -> str:
@@ -74,14 +76,19 @@ class Ledger:
         row: int | None = None,
         image_id: str | None = None,
         owner_id: int | None = None,
+        batch_cap: Decimal | None = None,
     ) -> int:
-        """Book one image before its create is sent; BudgetReached if the month's cap would
-        be passed. A batch row that already holds an unused booking (its create was sent but
-        never answered) keeps that one."""
+        """Book one image before its create is sent; BudgetReached if the month's cap, or
+        the batch's (`batch_cap`: what all of `job_id`'s images may cost, re-rolls and retries
+        included), would be passed. A batch row that already holds an unused booking (its
+        create was sent but never answered) keeps that one."""
         now = self.clock()
         month = month_of(now)
-        if self.monthly_cap is not None and usd is None:
-            raise self._unpriced(model)
+        batch_cap = batch_cap if job_id is not None else None
+        if usd is None and self.monthly_cap is not None:
+            raise self._unpriced(model, self.monthly_cap, "the monthly budget", MONTHLY)
+        if usd is None and batch_cap is not None:
+            raise self._unpriced(model, batch_cap, "the batch's budget", PER_BATCH)
         with self.store.session() as s:
             if s.bind is not None and s.bind.dialect.name == "postgresql":
                 s.execute(select(func.pg_advisory_xact_lock(_BUDGET_LOCK)))
@@ -100,35 +107,42 @@ class Ledger:
                 "image_id": image_id,
                 "owner_id": owner_id,
             }
-            if self.monthly_cap is None:
-                booked = s.scalar(_BOOK, entry)
-            else:
-                # The check and the booking are one statement: no other booking can slip in
-                # between them, whichever worker or machine makes it.
-                booked = s.scalar(_BOOK_WITHIN_CAP, entry | {"cap": self.monthly_cap})
+            # The checks and the booking are one statement: no other booking can slip in
+            # between them, whichever worker or machine makes it.
+            caps = {"monthly_cap": self.monthly_cap, "batch_cap": batch_cap}
+            booking = _BOOKINGS[self.monthly_cap is not None, batch_cap is not None]
+            booked = s.scalar(booking, entry | caps)
         if booked is None:
-            raise self._over_budget(month, usd)
+            raise self._over_budget(month, usd, job_id=job_id, batch_cap=batch_cap)
         return int(booked)
 
-    def _unpriced(self, model: str) -> BudgetReached:
+    def _unpriced(self, model: str, cap: Decimal, which: str, setting: str) -> BudgetReached:
         return BudgetReached(
-            f"The price of {model} is unknown, so Car Studio cannot keep it within the monthly "
-            f"budget of {dollars(self.monthly_cap or Decimal(0))} (CARSTUDIO_BUDGET_MONTHLY); "
-            "set its price in CARSTUDIO_PRICES or choose a model with a known price."
+            f"The price of {model} is unknown, so Car Studio cannot keep it within {which} "
+            f"of {dollars(cap)} ({setting}); set its price in CARSTUDIO_PRICES or choose a "
+            "model with a known price."
         )
 
-    def _over_budget(self, month: str, usd: Decimal | None) -> BudgetReached:
+    def _over_budget(
+        self, month: str, usd: Decimal | None, *, job_id: str | None, batch_cap: Decimal | None
+    ) -> BudgetReached:
+        cost = dollars(usd or Decimal(0))
         with self.store.session() as s:
-            spent = s.scalar(
-                select(func.coalesce(func.sum(LedgerEntry.usd), 0)).where(
-                    LedgerEntry.month == month
-                )
-            )
+            if job_id is not None and batch_cap is not None:
+                spent = s.scalar(_SPENT_ON_JOB, {"job_id": job_id})
+                if Decimal(str(spent or 0)) + (usd or Decimal(0)) > batch_cap:
+                    return BudgetReached(
+                        f"This batch's spending would pass its budget: "
+                        f"{dollars(Decimal(str(spent or 0)))} of {dollars(batch_cap)} is used "
+                        f"and this image costs {cost} ({PER_BATCH}). Raise the budget, then "
+                        "retry the failed rows."
+                    )
+            spent = s.scalar(_SPENT_IN_MONTH, {"month": month})
         return BudgetReached(
             f"This month's spending would pass its budget: {dollars(Decimal(str(spent or 0)))} "
             f"of {dollars(self.monthly_cap or Decimal(0))} is used and this image costs "
-            f"{dollars(usd or Decimal(0))} (CARSTUDIO_BUDGET_MONTHLY). Raise the budget or wait "
-            "for next month, then retry the failed rows."
+            f"{cost} ({MONTHLY}). Raise the budget or wait for next month, then retry the "
+            "failed rows."
         )
 
     def record_cached(self, *, model: str, kind: str, **where: Any) -> None:
@@ -229,36 +243,48 @@ _SETTLE = (
 _UNBOOK = delete(_LEDGER).where(_LEDGER.c.id == bindparam("entry", type_=Integer))
 _ENTRY = ("created_at", "month", "model", "usd", "kind", "job_id", "row", "image_id", "owner_id")
 _NEW_ENTRY = select(*(bindparam(name, type_=_LEDGER.c[name].type) for name in _ENTRY))
-_SPENT = (
-    select(func.coalesce(func.sum(_LEDGER.c.usd), 0))
-    .where(_LEDGER.c.month == bindparam("month", type_=String))
-    .scalar_subquery()
+_SPENT_IN_MONTH = select(func.coalesce(func.sum(_LEDGER.c.usd), 0)).where(
+    _LEDGER.c.month == bindparam("month", type_=String)
 )
-_BOOK = insert(_LEDGER).from_select(list(_ENTRY), _NEW_ENTRY).returning(_LEDGER.c.id)
-_BOOK_WITHIN_CAP = (
-    insert(_LEDGER)
+_SPENT_ON_JOB = select(func.coalesce(func.sum(_LEDGER.c.usd), 0)).where(
+    _LEDGER.c.job_id == bindparam("job_id", type_=String)
+)
+_COST = bindparam("usd", type_=Numeric(12, 4))
+# Each cap still covers what is spent with this image added.
+_WITHIN_MONTH = bindparam("monthly_cap", type_=Numeric(12, 4)) >= (
+    _SPENT_IN_MONTH.scalar_subquery() + _COST
+)
+_WITHIN_BATCH = bindparam("batch_cap", type_=Numeric(12, 4)) >= (
+    _SPENT_ON_JOB.scalar_subquery() + _COST
+)
+_BOOKINGS = {
+    (monthly, batch): insert(_LEDGER)
     .from_select(
         list(_ENTRY),
         _NEW_ENTRY.where(
-            _SPENT + bindparam("usd", type_=Numeric(12, 4))
-            <= bindparam("cap", type_=Numeric(12, 4))
+            *([_WITHIN_MONTH] if monthly else []), *([_WITHIN_BATCH] if batch else [])
         ),
     )
     .returning(_LEDGER.c.id)
-)
+    for monthly in (False, True)
+    for batch in (False, True)
+}
+"""The booking, by which caps it checks (the month's, the batch's)."""
 
 
 class LedgerBooking:
     """One image's booking, as `run_prediction` makes it (see `generation.Booking`)."""
 
-    def __init__(self, ledger: Ledger, **entry: Any) -> None:
+    def __init__(self, ledger: Ledger, *, batch_cap: Decimal | None = None, **entry: Any) -> None:
         self.ledger = ledger
+        self.batch_cap = batch_cap
+        """What the batch's images may cost in all (CARSTUDIO_BUDGET_PER_BATCH)."""
         self.entry = entry
         self._id: int | None = None
 
     def before_create(self) -> None:
         try:
-            self._id = self.ledger.reserve(**self.entry)
+            self._id = self.ledger.reserve(**self.entry, batch_cap=self.batch_cap)
         except BudgetReached as exc:
             raise GenerationError(Failure.BUDGET_REACHED, exc.message) from None
 

@@ -322,6 +322,9 @@ class BatchService:
             job_id=job.id,
             row=row.row,
             owner_id=job.owner_id,
+            # Checked at every booking, not only on the estimate: re-rolls and retried rows
+            # are paid for too.
+            batch_cap=self.settings.budget_per_batch,
         )
 
     def single_booking(self, viewer: Viewer) -> Callable[[Provider, str], LedgerBooking]:

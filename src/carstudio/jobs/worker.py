@@ -374,6 +374,9 @@ class RowWorker:
             return Outcome.FINISHED
         if exc is not None:
             log.info("row %s of job %s keeps its first image: %s", row.row, job.id, exc.message)
+        if exc is not None and exc.surely_not_created and row.rerolls:
+            # Never made (say, past the batch's budget): not counted as an image made again.
+            self._advance(row, rerolls=row.rerolls - 1)
         kept = folder / f"{row.stem}{source.suffix}"
         os.replace(source, kept)
         self._done(
