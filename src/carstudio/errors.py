@@ -125,6 +125,7 @@ MADE_ANEW = frozenset(
 means a new one. Any other failed row that has a prediction id resumes it, never pays again."""
 
 NOT_RETRIED = frozenset({Failure.INVALID_ROW, Failure.CANCELED})
+"""Rows that retry-failed leaves alone: their values must change first, or the person chose."""
 
 NEVER_CREATED = frozenset(
     {
@@ -138,7 +139,6 @@ NEVER_CREATED = frozenset(
     }
 )
 """Create failures that leave no prediction behind (a transient one may have made one)."""
-"""Rows that retry-failed leaves alone: their values must change first, or the person chose."""
 
 
 class GenerationError(CarStudioError):
