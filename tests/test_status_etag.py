@@ -3,11 +3,16 @@ nothing new is a 304 with no body, for the owner only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
 from fastapi.testclient import TestClient
 
 from carstudio.jobs.service import BatchService, JobStatus, StatusCache
 from tests.batch_helpers import numbered_cars, wait_until
 from tests.fakes.replicate import FakeReplicate
+from tests.server_process import ServerProcess
 from tests.test_accounts import server, sign_in, signed_settings  # noqa: F401 - fixtures
 
 UPLOAD = {"file": ("cars.csv", numbered_cars(2), "text/csv")}
@@ -102,3 +107,25 @@ def test_a_due_answer_is_looked_at_again_by_one_caller_while_the_others_keep_it(
     assert cache.last(answer.id) is answer
     cache.forget(answer.id)
     assert cache.get(answer.id) is None and cache.last(answer.id) is None
+
+
+def test_a_poll_answered_304_leaves_no_line_in_the_access_log(
+    tmp_path: Path, server_process: Callable[..., ServerProcess]
+) -> None:
+    process = server_process(
+        {"CARSTUDIO_DATA_DIR": str(tmp_path / "data"), "CARSTUDIO_PROVIDER": "preview"}
+    ).start()
+    with httpx.Client(base_url=process.url, timeout=10) as http:
+        job = http.post("/api/car-batch", files=UPLOAD).json()["jobId"]
+        status = f"/api/batch/{job}"
+
+        def unchanged() -> bool:
+            etag = http.get(status).headers["etag"]
+            return http.get(status, headers={"If-None-Match": etag}).status_code == 304
+
+        wait_until(unchanged)
+        assert http.get("/healthz").status_code == 200  # logged after every poll above
+    wait_until(lambda: '"GET /healthz HTTP/1.1" 200' in process.log.read_text())
+    log = process.log.read_text()
+    assert f'"GET {status} HTTP/1.1" 200' in log
+    assert '" 304' not in log
