@@ -4,9 +4,9 @@ the size of a request head.
 httptools parses fast but keeps a head of any size, as long as the client keeps sending it. Here
 the bytes of each head (request line and headers) are counted as they arrive; a head past
 `MAX_HEADER_BYTES`, finished or not, is answered 400 with the usual `{error}` sentence and the
-connection closed, and nothing more of it is read. The count starts again with every request,
-so keep-alive and pipelining work as before; a refusal waits for the answers to the requests
-before it on the connection, so those are still given, in order.
+connection closed, and nothing more of it is parsed or kept. The count starts again with every
+request, so keep-alive and pipelining work as before; a refusal waits for the answers to the
+requests before it on the connection, so those are still given, in order.
 """
 
 from __future__ import annotations
