@@ -346,3 +346,46 @@ def test_an_idle_queue_worker_is_woken_by_a_task_queued_in_its_process(
     storage.enqueue(b"task")
     waiter.join(30)
     assert got == [b"task"]
+
+
+def test_a_row_that_frees_a_slot_lets_the_row_woken_for_it_send_its_create_first(
+    make_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next image's create is on the batch's critical path, the freed row's download
+    is not: the row that frees a slot a sleeping row is woken for waits for a create."""
+    from carstudio.generation import Studio
+    from carstudio.jobs import worker as row_worker
+    from carstudio.jobs.service import BatchService
+
+    monkeypatch.setattr(row_worker, "HAND_OVER_FIRST", 60.0)  # only a create ends the wait
+    settings = make_settings()
+    service = BatchService(settings, Studio(settings))
+    store, worker = service.store, service.worker
+    try:
+        sleeper = threading.Thread(
+            target=store.wait_for_slot_change, args=(60,), kwargs={"since": store.slot_changes}
+        )
+        sleeper.start()
+        wait_until(lambda: store.rows_asleep == 1, timeout=10)
+        order: list[str] = []
+
+        def free_the_slot() -> None:
+            with worker._handing_over():
+                store.wake_slot_waiters()
+            order.append("download")
+
+        freeing = threading.Thread(target=free_the_slot)
+        freeing.start()
+        sleeper.join(10)
+        assert not sleeper.is_alive() and store.rows_asleep == 0
+        order.append("create")
+        worker._create_sending()
+        freeing.join(10)
+        assert order == ["create", "download"]
+
+        # With nobody asleep, the row goes straight on to its download.
+        with worker._handing_over():
+            store.wake_slot_waiters()
+    finally:
+        service.stop()
+        service.studio.close()

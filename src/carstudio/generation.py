@@ -59,6 +59,7 @@ def run_prediction(
     dest: Path,
     deadline: float,
     prediction_id: str | None = None,
+    on_sending: Callable[[], None] | None = None,
     on_created: Callable[[Prediction], None] | None = None,
     on_downloading: Callable[[Prediction], None] | None = None,
     slot: AbstractContextManager[object] | None = None,
@@ -73,6 +74,8 @@ def run_prediction(
         if prediction_id is None:
             if booking is not None:
                 booking.before_create()
+            if on_sending is not None:
+                on_sending()
             try:
                 prediction = provider.create(prompt=prompt, spec=spec, deadline=deadline)
             except GenerationError as exc:

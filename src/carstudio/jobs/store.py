@@ -119,6 +119,8 @@ class Store:
         """Single images waiting here for a slot: all are woken, since they go first."""
         self.slot_changes = 0
         """How many times a slot was freed here or announced by another process."""
+        self.rows_asleep = 0
+        """Batch rows of this process asleep until a slot is freed."""
         self.announce_slot: Callable[[], None] = lambda: None
         """Tell other processes a slot was freed (see jobs/notices.py)."""
         if url.startswith("sqlite"):
@@ -622,7 +624,13 @@ class Store:
         with waiting:
             if self.slot_changes != since:
                 return True
-            return waiting.wait(timeout)
+            if single:
+                return waiting.wait(timeout)
+            self.rows_asleep += 1
+            try:
+                return waiting.wait(timeout)
+            finally:
+                self.rows_asleep -= 1
 
     def expire_leases(self, is_dead: Callable[[str], bool]) -> int:
         """End at once the leases of holders known to be gone, instead of waiting out their time."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,9 @@ SLOT_POLL = 0.5
 stretched at random by up to as much again (`_poll`)."""
 SLOT_WAIT = 2.0
 """Seconds a task waits for a slot before it gives its thread back and queues itself again."""
+HAND_OVER_FIRST = 0.05
+"""Seconds at most a row that freed its slot lets the row woken for it go first: the next
+image's create is on the batch's critical path, this row's download is not."""
 STORAGE_PAUSE = 5.0
 """Seconds a row waits before looking at the disk again."""
 GENERIC_FAILURE = "This row could not be finished because of an internal error; retry it."
@@ -93,6 +98,9 @@ class RowWorker:
         self.bookings = bookings
         self.cache = cache
         self.leases = LeaseKeeper(store, owner, lease_seconds)
+        self._sending = threading.Condition()
+        self._creates_sent = 0
+        """Creates this worker's rows have sent: a row that freed its slot watches it."""
         self.reviewer = reviewer
         """Checks each image and says when it is made again (None: images go unchecked)."""
         """How a row's image is booked in the ledger before it is paid for."""
@@ -216,7 +224,7 @@ class RowWorker:
                 prediction_id = self._recover_lost_create(provider, row, spec, booking)
                 if prediction_id is None:
                     self._advance(row, state=RowState.CREATING.value, create_sent_at=time.time())
-            slot = _SlotHold(self.store, row, self.owner)
+            slot = _SlotHold(self.store, row, self.owner, handing_over=self._handing_over)
             made, stored = run_prediction(
                 provider,
                 prompt=row.prompt,
@@ -224,6 +232,7 @@ class RowWorker:
                 dest=self.images_dir / job.id / row.stem,
                 deadline=deadline,
                 prediction_id=prediction_id,
+                on_sending=self._create_sending,
                 on_created=slot.created,
                 # Replicate is done with it: the slot goes to the next image before the
                 # download, which needs no slot.
@@ -441,6 +450,24 @@ class RowWorker:
                 return False
             self.store.wait_for_slot_change(_poll(), since=seen)
 
+    def _create_sending(self) -> None:
+        with self._sending:
+            self._creates_sent += 1
+            self._sending.notify_all()
+
+    @contextmanager
+    def _handing_over(self) -> Iterator[None]:
+        """Around freeing a slot: when a row of this process was asleep waiting for one, the
+        row that freed it then waits (`HAND_OVER_FIRST` at most) until a create is sent, so
+        its download, checks and delivery do not hold up that hand-over on the same cores.
+        A row that wakes nobody (the batch's last ones) goes straight on."""
+        someone_waits = self.store.rows_asleep > 0
+        since = self._creates_sent
+        yield
+        if someone_waits:
+            with self._sending:
+                self._sending.wait_for(lambda: self._creates_sent != since, HAND_OVER_FIRST)
+
     def _recover_lost_create(
         self, provider: Provider, row: Row, spec: CarSpec, booking: Booking
     ) -> str | None:
@@ -530,24 +557,41 @@ class _SlotHold:
     """A row's slot while Replicate makes its image, given back once, the moment Replicate
     is done: with the prediction id, in one step, when the create itself waited that long."""
 
-    def __init__(self, store: Store, row: Row, owner: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        row: Row,
+        owner: str,
+        *,
+        handing_over: Callable[[], AbstractContextManager[None]],
+    ) -> None:
         self.store, self.row, self.owner = store, row, owner
+        self.handing_over = handing_over
         self.held = True
 
     def created(self, prediction: Prediction) -> None:
         """Store the prediction id the moment it exists."""
-        fields: dict[str, object] = {"state": RowState.WAITING.value}
         if prediction.terminal or prediction.ready:
-            fields = {"state": RowState.DOWNLOADING.value, "in_flight": False}
-            self.held = False
-        self.store.advance(self.row.id, self.owner, prediction_id=prediction.id, **fields)
+            self._free(prediction_id=prediction.id)
+        else:
+            self.store.advance(
+                self.row.id, self.owner, prediction_id=prediction.id, state=RowState.WAITING.value
+            )
 
     def finished(self, _prediction: Prediction) -> None:
         if self.held:
+            self._free()
+
+    def _free(self, **fields: object) -> None:
+        self.held = False
+        with self.handing_over():
             self.store.advance(
-                self.row.id, self.owner, state=RowState.DOWNLOADING.value, in_flight=False
+                self.row.id,
+                self.owner,
+                state=RowState.DOWNLOADING.value,
+                in_flight=False,
+                **fields,
             )
-            self.held = False
 
 
 def _is_fresh(row: Row) -> bool:
