@@ -96,6 +96,7 @@ class RowWorker:
         """Queue a row's task again after a delay in seconds."""
         self.storage = storage
         self.bookings = bookings
+        """How a row's image is booked in the ledger before it is paid for."""
         self.cache = cache
         self.leases = LeaseKeeper(store, owner, lease_seconds)
         self._sending = threading.Condition()
@@ -103,7 +104,6 @@ class RowWorker:
         """Creates this worker's rows have sent: a row that freed its slot watches it."""
         self.reviewer = reviewer
         """Checks each image and says when it is made again (None: images go unchecked)."""
-        """How a row's image is booked in the ledger before it is paid for."""
 
     def process(self, row_id: int) -> None:
         """Run a row's task: carry the row on itself if it has started before (its worker
