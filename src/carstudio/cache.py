@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
@@ -90,6 +90,13 @@ class ImageCache:
     def has(self, key: str) -> bool:
         entry = self._entry(key)
         return entry is not None and (self.folder / entry.file_name).is_file()
+
+    def held(self, keys: Collection[str]) -> set[str]:
+        """Which of `keys` the cache holds an image for, in one read (a batch asks for all of
+        its rows at once, as its estimate is made)."""
+        with self.store.reading() as s:
+            entries = list(s.scalars(select(CachedImage).where(CachedImage.key.in_(set(keys)))))
+        return {entry.key for entry in entries if (self.folder / entry.file_name).is_file()}
 
     def _entry(self, key: str) -> CachedImage | None:
         with self.store.reading() as s:

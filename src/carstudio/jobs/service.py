@@ -490,10 +490,13 @@ class BatchService:
         provider = self.studio.provider_for(model)
         cached = 0
         if not fresh:
-            for item in report.valid_rows:
-                assert item.spec is not None
-                prompt = self.studio.prompts.build(item.spec)
-                cached += self.cache.has(cache_key(provider, prompt=prompt, spec=item.spec))
+            keys = [
+                cache_key(provider, prompt=self.studio.prompts.build(spec), spec=spec)
+                for spec in (item.spec for item in report.valid_rows)
+                if spec is not None
+            ]
+            held = self.cache.held(keys)
+            cached = sum(key in held for key in keys)
         return Estimate(
             images=len(report.valid_rows),
             cached_images=cached,
