@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from carstudio.jobs.service import BatchService, JobStatus
+from carstudio.jobs.progress import JobStatus
+from carstudio.jobs.service import BatchService
 from tests.waiting import wait_until
 
 CARS = [

@@ -21,7 +21,8 @@ from carstudio.generation import Studio
 from carstudio.jobs import archive
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.options import BatchOptions
-from carstudio.jobs.service import BatchService, StatusCache
+from carstudio.jobs.progress import StatusCache
+from carstudio.jobs.service import BatchService
 from carstudio.jobs.states import RowState
 from carstudio.spec import CarSpec
 from tests.batch_helpers import CARS, csv_of, numbered_cars, read_zip, wait_finished, wait_until

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from carstudio.jobs.service import BatchService, JobStatus, StatusCache
+from carstudio.jobs.progress import JobStatus, StatusCache
+from carstudio.jobs.service import BatchService
 from tests.batch_helpers import numbered_cars, wait_until
 from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess

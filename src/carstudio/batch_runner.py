@@ -24,7 +24,8 @@ from carstudio.errors import CarStudioError
 from carstudio.generation import Studio
 from carstudio.intake import read_intake
 from carstudio.jobs.options import BatchOptions
-from carstudio.jobs.service import BatchService, Estimate, JobStatus
+from carstudio.jobs.progress import Estimate, JobStatus
+from carstudio.jobs.service import BatchService
 from carstudio.jobs.states import JobState, RowState
 from carstudio.providers.models import MODELS, get_model, requested_model
 from carstudio.providers.preview import PreviewProvider

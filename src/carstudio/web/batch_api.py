@@ -15,7 +15,8 @@ from fastapi.responses import FileResponse, Response
 from carstudio.accounts.viewer import Viewer
 from carstudio.errors import InvalidInput, NotFound
 from carstudio.intake import template_csv, template_xlsx
-from carstudio.jobs.service import BatchService, JobStatus
+from carstudio.jobs.progress import JobStatus
+from carstudio.jobs.service import BatchService
 from carstudio.spreadsheets import XLSX_TYPE
 from carstudio.web.auth import CurrentViewer
 from carstudio.web.schemas import (

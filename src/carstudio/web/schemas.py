@@ -18,7 +18,7 @@ from carstudio.billing.ledger import UsageLine
 from carstudio.columns import HeaderStatus
 from carstudio.errors import Failure
 from carstudio.intake import IntakeReport
-from carstudio.jobs.service import Estimate, JobStatus, JobSummary, RowStatus
+from carstudio.jobs.progress import Estimate, JobStatus, JobSummary, RowStatus
 from carstudio.jobs.states import JobState, RowState
 from carstudio.providers.prices import CURRENCY
 from carstudio.quality.checks import Inspection
