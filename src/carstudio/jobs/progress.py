@@ -19,6 +19,9 @@ from carstudio.providers.prices import CURRENCY
 
 STATUS_TTL = 0.5
 """Seconds a progress answer is reused; pages poll every 2 s."""
+_JITTER = random.Random()
+"""The answers' lifetimes vary by this generator of their own, leaving the process's shared
+one alone."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,7 @@ class StatusCache:
             self._entries[job_id] = (self._due(now), status)
 
     def _due(self, now: float) -> float:
-        return now + self.ttl * random.uniform(0.8, 1.2)
+        return now + self.ttl * _JITTER.uniform(0.8, 1.2)
 
     def forget(self, job_id: str) -> None:
         with self._lock:

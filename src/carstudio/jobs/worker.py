@@ -541,12 +541,17 @@ class RowWorker:
         self.store.advance(row.id, self.owner, state=state.value, **fields)
 
 
+_JITTER = random.Random()
+"""The safety-net waits' own random numbers: drawing them leaves the process's shared
+generator alone."""
+
+
 def _poll() -> float:
     """A safety-net wait: rows that began to wait together (when their slots were taken at
     one hand-over) do not all look again together, nor in step with images that take a
     whole number of seconds, which would send them to the line just as a freed slot is being
     handed to the row woken for it."""
-    return SLOT_POLL * (1 + random.random())
+    return SLOT_POLL * (1 + _JITTER.random())
 
 
 def _spec(row: Row) -> CarSpec:
