@@ -288,3 +288,7 @@ def test_rows_that_finished_side_by_side_are_compared_before_the_zip(tmp_path: P
     assert flagged.failed and "row 2" in flagged.sentence
     same_car = [made[0], MadeImage("row 3", made[0].spec, made[1].checks)]
     assert duplicates_across(same_car) == {}  # the same car may share its picture
+    # Two cars alike but for their stock number and VIN (two on one lot) are the same car.
+    twin = specs[0].model_copy(update={"stock_number": "A18", "vin": "KNDPMCAC5J7312345"})
+    on_the_lot = [made[0], MadeImage("row 3", twin.model_dump(), made[1].checks)]
+    assert duplicates_across(on_the_lot) == {}

@@ -30,7 +30,14 @@ from carstudio.jobs.states import TERMINAL_ROWS, RowState
 from carstudio.jobs.store import Store
 from carstudio.providers import Prediction, Provider
 from carstudio.quality.checks import Inspection, Neighbour
-from carstudio.quality.review import ALTERNATES, Reviewer, deliver_in_place, keeps_first, labels
+from carstudio.quality.review import (
+    ALTERNATES,
+    Reviewer,
+    another_car,
+    deliver_in_place,
+    keeps_first,
+    labels,
+)
 from carstudio.spec import CarSpec
 from carstudio.storage import StorageGuard, is_storage_fault
 
@@ -404,7 +411,7 @@ class RowWorker:
         return tuple(
             Neighbour(f"row {number}", fingerprint)
             for number, spec, fingerprint in self.store.made_so_far(row.job_id, other_than=row.id)
-            if spec != row.spec
+            if another_car(spec, row.spec)
         )
 
     def _held_back(self, job: Job, row: Row) -> Outcome | None:

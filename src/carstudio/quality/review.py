@@ -15,7 +15,7 @@ from carstudio.providers.models import known_sizes, model_label
 from carstudio.quality.checks import Inspection, Neighbour, check_duplicate, inspect_image
 from carstudio.quality.colour import load_library
 from carstudio.quality.paints import PaintTable, paint_table
-from carstudio.spec import CarSpec
+from carstudio.spec import IDENTITY_FIELDS, CarSpec
 
 ALTERNATES = "alternates"
 """The folder, beside a batch's images and inside its ZIP, of the images not kept."""
@@ -108,6 +108,18 @@ class MadeImage:
     checks: Mapping[str, Any]
 
 
+def another_car(first: object, second: object) -> bool:
+    """Whether two rows (their specs as stored) describe different cars: two cars alike but
+    for their VIN or stock number (two white Sorentos on one lot) may share a picture."""
+
+    def described(spec: object) -> object:
+        if not isinstance(spec, Mapping):
+            return spec
+        return {name: value for name, value in spec.items() if name not in IDENTITY_FIELDS}
+
+    return described(first) != described(second)
+
+
 def duplicates_across(images: list[MadeImage]) -> dict[int, dict[str, Any]]:
     """The checks (by position) of images that repeat an earlier image made for another car
     and were checked before that one was done (rows finish side by side): their duplicate
@@ -120,7 +132,7 @@ def duplicates_across(images: list[MadeImage]) -> dict[int, dict[str, Any]]:
         earlier = tuple(
             Neighbour(other.label, str(other.checks["fingerprint"]))
             for other in images[:index]
-            if other.spec != image.spec and other.checks.get("fingerprint")
+            if another_car(other.spec, image.spec) and other.checks.get("fingerprint")
         )
         again = check_duplicate(str(fingerprint), earlier)
         before = Inspection.from_json(image.checks)
