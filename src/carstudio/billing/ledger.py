@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     Numeric,
+    Select,
     String,
     Table,
     bindparam,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import Session
 
 from carstudio.billing.models import LedgerEntry
 from carstudio.errors import BudgetReached, Failure, GenerationError
@@ -126,23 +128,22 @@ class Ledger:
     def _over_budget(
         self, month: str, usd: Decimal | None, *, job_id: str | None, batch_cap: Decimal | None
     ) -> BudgetReached:
-        cost = dollars(usd or Decimal(0))
-        with self.store.session() as s:
+        cost = usd or Decimal(0)
+        with self.store.reading() as s:
             if job_id is not None and batch_cap is not None:
-                spent = s.scalar(_SPENT_ON_JOB, {"job_id": job_id})
-                if Decimal(str(spent or 0)) + (usd or Decimal(0)) > batch_cap:
+                spent = _spent(s, _SPENT_ON_JOB, {"job_id": job_id})
+                if spent + cost > batch_cap:
                     return BudgetReached(
-                        f"This batch's spending would pass its budget: "
-                        f"{dollars(Decimal(str(spent or 0)))} of {dollars(batch_cap)} is used "
-                        f"and this image costs {cost} ({PER_BATCH}). Raise the budget, then "
-                        "retry the failed rows."
+                        f"This batch's spending would pass its budget: {dollars(spent)} of "
+                        f"{dollars(batch_cap)} is used and this image costs {dollars(cost)} "
+                        f"({PER_BATCH}). Raise the budget, then retry the failed rows."
                     )
-            spent = s.scalar(_SPENT_IN_MONTH, {"month": month})
+            spent = _spent(s, _SPENT_IN_MONTH, {"month": month})
         return BudgetReached(
-            f"This month's spending would pass its budget: {dollars(Decimal(str(spent or 0)))} "
+            f"This month's spending would pass its budget: {dollars(spent)} "
             f"of {dollars(self.monthly_cap or Decimal(0))} is used and this image costs "
-            f"{cost} ({MONTHLY}). Raise the budget or wait for next month, then retry the "
-            "failed rows."
+            f"{dollars(cost)} ({MONTHLY}). Raise the budget or wait for next month, then retry "
+            "the failed rows."
         )
 
     def record_cached(self, *, model: str, kind: str, **where: Any) -> None:
@@ -189,14 +190,11 @@ class Ledger:
             )
 
     def spent_this_month(self, owner_id: int | None = None, *, everyone: bool = True) -> Decimal:
-        month = month_of(self.clock())
-        with self.store.session() as s:
-            query = select(func.coalesce(func.sum(LedgerEntry.usd), 0)).where(
-                LedgerEntry.month == month
-            )
-            if not everyone:
-                query = query.where(LedgerEntry.owner_id == owner_id)
-            return Decimal(str(s.scalar(query) or 0))
+        query = _SPENT_IN_MONTH
+        if not everyone:
+            query = query.where(_LEDGER.c.owner_id == owner_id)
+        with self.store.reading() as s:
+            return _spent(s, query, {"month": month_of(self.clock())})
 
     def usage(
         self, *, start: float, end: float, owner_id: int | None, everyone: bool
@@ -270,6 +268,11 @@ _BOOKINGS = {
     for batch in (False, True)
 }
 """The booking, by which caps it checks (the month's, the batch's)."""
+
+
+def _spent(session: Session, query: Select[Any], params: dict[str, Any]) -> Decimal:
+    """A sum of dollars from the ledger (None, on no entries, is $0)."""
+    return Decimal(str(session.scalar(query, params) or 0))
 
 
 class LedgerBooking:
