@@ -84,9 +84,16 @@ _TOUCH_JOB_OF_ROW = (
 )
 
 
+def _set_row(session: Session, row_id: int, owner: str, fields: dict[str, Any]) -> int:
+    """Change a row `owner` holds; how many rows changed (0: not held by `owner`)."""
+    return _changed(
+        session, _advancing(frozenset(fields)), fields | {"_row": row_id, "_owner": owner}
+    )
+
+
 @functools.cache
 def _advancing(fields: frozenset[str]) -> Any:
-    """The UPDATE of `Store.advance` for these fields, built once per set of fields: building
+    """The UPDATE of `_set_row` for these fields, built once per set of fields: building
     a statement costs more than running it."""
     return (
         update(_ROWS)
@@ -478,9 +485,7 @@ class Store:
             fresh = row.prediction_id is None and row.create_sent_at is None
             if fresh:
                 creating = {"state": RowState.CREATING.value, "create_sent_at": now}
-                s.execute(
-                    _advancing(frozenset(creating)), creating | {"_row": taken, "_owner": owner}
-                )
+                _set_row(s, taken, owner, creating)
                 for name, value in creating.items():
                     set_committed_value(row, name, value)  # as stored: nothing left to flush
                 _touch(s, row.job_id)
@@ -582,10 +587,7 @@ class Store:
                 # had given its slot back already (done after its download) would send every
                 # one of them to the line for nothing.
                 held = bool(s.scalar(_HOLDS_SLOT, {"row": row_id}))
-            result = s.execute(
-                _advancing(frozenset(fields)), {**fields, "_row": row_id, "_owner": owner}
-            )
-            changed = int(getattr(result, "rowcount", 0) or 0)
+            changed = _set_row(s, row_id, owner, fields)
             if changed and not fields.keys() <= _BOOKKEEPING:
                 _touch_job_of(s, row_id)
         if changed and held:
@@ -861,9 +863,9 @@ _TAKE_NEXT = (
 running it."""
 
 
-def _changed(session: Session, statement: Any) -> int:
+def _changed(session: Session, statement: Any, params: dict[str, Any] | None = None) -> int:
     """Run an UPDATE and say how many rows it changed."""
-    result = session.execute(statement)
+    result = session.execute(statement, params)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
