@@ -88,8 +88,7 @@ class ImageCache:
             s.execute(dialect.insert(CachedImage).values(**values).on_conflict_do_nothing())
 
     def has(self, key: str) -> bool:
-        entry = self._entry(key)
-        return entry is not None and (self.folder / entry.file_name).is_file()
+        return key in self.held([key])
 
     def held(self, keys: Collection[str]) -> set[str]:
         """Which of `keys` the cache holds an image for, in one read (a batch asks for all of

@@ -19,7 +19,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from carstudio.jobs.models import Job, Row
 from carstudio.jobs.states import RowState
@@ -190,12 +190,17 @@ def _images(rows: list[Row], job_dir: Path) -> dict[str, Path]:
     return images
 
 
+def _stored_zip(path: Path, mode: Literal["w", "a"]) -> zipfile.ZipFile:
+    """A ZIP whose images are stored as they are (they are compressed already)."""
+    return zipfile.ZipFile(path, mode, compression=zipfile.ZIP_STORED, allowZip64=True)
+
+
 def prepack(rows: list[Row], *, images_dir: Path, job_id: str, dest: Path) -> None:
     """Pack the images of a running batch's finished rows for its ZIP (`dest`) to take
     over. Nothing is lost if this is cut short, or finishes after the ZIP was built."""
     tmp = _part(dest)
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with _stored_zip(tmp, "w") as zf:
             for name, path in _images(rows, images_dir / job_id).items():
                 _add_file(zf, path, name)
         os.replace(tmp, prepack_path(dest))
@@ -213,7 +218,7 @@ def _take_prepack(dest: Path, tmp: Path, images: dict[str, Path]) -> zipfile.Zip
     except FileNotFoundError:
         return None
     try:
-        zf = zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_STORED, allowZip64=True)
+        zf = _stored_zip(tmp, "a")
     except (zipfile.BadZipFile, OSError):
         tmp.unlink(missing_ok=True)
         return None
@@ -233,9 +238,7 @@ def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Pat
     tmp = _part(dest)
     images = _images(rows, images_dir / job.id)
     try:
-        zf = _take_prepack(dest, tmp, images) or zipfile.ZipFile(
-            tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True
-        )
+        zf = _take_prepack(dest, tmp, images) or _stored_zip(tmp, "w")
         with zf:
             packed = set(zf.namelist())
             for name, path in images.items():
