@@ -301,16 +301,13 @@ def dry_run(settings: Settings, data: bytes, *, model: str | None = None) -> Dry
     return DryRun(IntakeReportOut.of(report, free), on_replicate=EstimateOut.of(priced))
 
 
-def remote_dry_run(
-    remote: RemoteStudio,
-    data: bytes,
-    *,
-    source_name: str,
-    model: str | None = None,
-    fresh: bool = False,
-) -> DryRun:
+def remote_dry_run(remote: RemoteStudio, data: bytes, options: BatchOptions) -> DryRun:
     """The server's own check and estimate of `data` (`POST /api/car-batch/validate`)."""
-    return DryRun(remote.validate(data, source_name=source_name, model=model, fresh=fresh))
+    return DryRun(
+        remote.validate(
+            data, source_name=options.source_name, model=options.model, fresh=options.fresh
+        )
+    )
 
 
 def estimate_in_words(estimate: EstimateOut) -> str:

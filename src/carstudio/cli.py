@@ -391,13 +391,7 @@ def _dry_run(settings: Settings, server: str | None, data: bytes, options: Batch
 
     if server:
         with _remote(settings, server) as remote:
-            found = remote_dry_run(
-                remote,
-                data,
-                source_name=options.source_name,
-                model=options.model,
-                fresh=options.fresh,
-            )
+            found = remote_dry_run(remote, data, options)
     else:
         found = dry_run(settings, data, model=options.model)
     if not found.report.valid_count:
