@@ -59,13 +59,15 @@ async def batch_status(
 ) -> Response:
     """Progress of a batch; `zipUrl` is null until the ZIP is ready. Send the `ETag` of the
     last answer in `If-None-Match`: while nothing changed, the answer is a 304 with no body."""
-    # Another user's batch is a 404 before any ETag is compared. Most polls are answered
-    # from the moment-old answer, on the event loop; the rest read the store on a thread.
+    # A poll whose ETag is still current was answered before routing (`polls.py`); this
+    # answers the rest. Another user's batch is a 404 before any ETag is compared. Most are
+    # answered from the moment-old answer, on the event loop; the rest read the store on a
+    # thread.
     status = batches.recent_status(job_id, viewer)
     if status is None:
         status = await run_in_threadpool(batches.fresh_status, job_id, viewer)
     etag = status_etag(status, viewer)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
+    headers = progress_headers(etag)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(_STATUS_BODIES.of(status), media_type="application/json", headers=headers)
@@ -76,6 +78,12 @@ def status_etag(status: JobStatus, viewer: Viewer) -> str:
     users, so one user's ETag never stands for another's answer."""
     who = "-" if viewer.user_id is None else _digest(f"user {viewer.user_id}")
     return f'"{status.id[:8]}.{status.tag}.{who}"'
+
+
+def progress_headers(etag: str) -> dict[str, str]:
+    """What every progress answer carries, a 304 included: its ETag, and that it is one
+    viewer's answer to be asked for again, not kept (it differs with the cookie or token)."""
+    return {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
