@@ -3,7 +3,6 @@ and a consumer that can run inside another process without touching its signal h
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from huey.storage import SqliteStorage
 from carstudio.errors import ConfigurationError
 
 QUEUE_NAME = "carstudio"
-SWITCH_INTERVAL = 0.001
 SQLITE_WAIT = 0.5
 """Seconds an idle worker waits for a task before it looks at the SQLite queue again: tasks
 queued by this process wake it at once; this finds those of another process."""
@@ -99,10 +97,6 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
 
 
 def start_consumer(huey: Huey, *, workers: int, periodic: bool) -> EmbeddedConsumer:
-    # Worker threads decode, check and store images while the web server and the rows woken
-    # for a freed slot wait for the interpreter: switching every millisecond instead of five
-    # lets them in sooner.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     consumer = EmbeddedConsumer(
         huey,
         workers=workers,
