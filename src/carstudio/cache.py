@@ -14,13 +14,17 @@ import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from carstudio.jobs.models import CachedImage
 from carstudio.jobs.store import Store
 from carstudio.providers import Provider
 from carstudio.spec import CarSpec
+
+_CACHED: Table = CachedImage.__table__  # type: ignore[assignment]
+_FILE_NAME = select(_CACHED.c.file_name).where(_CACHED.c.key == bindparam("key"))
+"""Built once: every row asks, the moment it takes its slot."""
 
 
 def cache_key(provider: Provider, *, prompt: str, spec: CarSpec) -> str:
@@ -47,14 +51,14 @@ class ImageCache:
         """Put the cached image for `key` at `dest` (plus its suffix); None when there is none."""
         # Most looks find nothing: they read without waiting for the store's writers, which
         # matters as each row looks the moment it takes its slot.
-        entry = self._entry(key)
-        if entry is None:
+        file_name = self._file_name(key)
+        if file_name is None:
             return None
         with self.store.session() as s:
             s.execute(
                 update(CachedImage).where(CachedImage.key == key).values(last_used_at=self.clock())
             )
-        source = self.folder / entry.file_name
+        source = self.folder / file_name
         if not source.is_file():
             return None  # removed by hand, or by a cleanup in between: make it anew
         final = dest.with_suffix(source.suffix)
@@ -97,9 +101,10 @@ class ImageCache:
             entries = list(s.scalars(select(CachedImage).where(CachedImage.key.in_(set(keys)))))
         return {entry.key for entry in entries if (self.folder / entry.file_name).is_file()}
 
-    def _entry(self, key: str) -> CachedImage | None:
+    def _file_name(self, key: str) -> str | None:
         with self.store.reading() as s:
-            return s.get(CachedImage, key)
+            found: str | None = s.execute(_FILE_NAME, {"key": key}).scalar()
+            return found
 
     def cleanup(self) -> int:
         """Forget images unused for CARSTUDIO_CACHE_DAYS; returns how many."""
