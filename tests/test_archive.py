@@ -60,6 +60,27 @@ def test_the_zip_takes_over_the_images_packed_ahead_and_adds_the_rest(tmp_path: 
     assert archive.leftover_parts(dest) == []
 
 
+def test_a_later_pack_adds_the_images_finished_since_to_the_pack_before(tmp_path: Path) -> None:
+    job, rows, images = _batch(tmp_path, 3)
+    for row in rows[:2]:
+        _finish(row, images, f"image of row {row.row}".encode())
+    dest = tmp_path / f"{JOB}.zip"
+    archive.prepack(rows, images_dir=images, job_id=JOB, dest=dest)
+    with zipfile.ZipFile(archive.prepack_path(dest)) as first:
+        offsets = {info.filename: info.header_offset for info in first.infolist()}
+
+    _finish(rows[2], images, b"image of row 4")
+    archive.prepack(rows, images_dir=images, job_id=JOB, dest=dest)
+
+    with zipfile.ZipFile(archive.prepack_path(dest)) as second:
+        assert second.testzip() is None
+        kept = {info.filename: info.header_offset for info in second.infolist()}
+    assert kept == offsets | {"car-4.png": kept["car-4.png"]}, "the first two were not copied again"
+    assert archive.leftover_parts(dest) == []
+    archive.build_zip(job, rows, images_dir=images, dest=dest)
+    assert _contents(dest) == {f"car-{n}.png": f"image of row {n}".encode() for n in (2, 3, 4)}
+
+
 def test_a_pack_that_no_longer_matches_the_images_is_not_used(tmp_path: Path) -> None:
     job, rows, images = _batch(tmp_path, 3)
     for row in rows:

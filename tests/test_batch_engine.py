@@ -203,6 +203,53 @@ def test_the_finished_images_are_packed_while_the_last_one_is_made(
     assert archive.leftover_parts(batches.settings.downloads_dir / f"{job_id}.zip") == []
 
 
+class _PackUnderWay(threading.Event):
+    """A pack of a batch's images that this process is making: says when someone waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.awaited = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.awaited.set()
+        return super().wait(timeout)
+
+
+def test_the_zip_waits_for_the_pack_under_way_rather_than_start_anew_beside_it(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    fake_replicate.add_fault("never_finishes", when="Model-3,")
+    batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=0))
+    job_id = batches.submit(numbered_cars(3))
+    pack = archive.prepack_path(batches.settings.downloads_dir / f"{job_id}.zip")
+    wait_until(pack.is_file, timeout=20)
+    under_way = _PackUnderWay()
+    with batches._packing_lock:
+        batches._packing[job_id] = under_way
+
+    def last_rows_prediction() -> str | None:
+        made = fake_replicate.predictions.items()
+        return next((p for p, v in made if "Model-3," in v["input"]["prompt"]), None)
+
+    last = wait_until(last_rows_prediction, timeout=10)
+    httpx.post(
+        f"{fake_replicate.base_url}/v1/predictions/{last}/cancel", auth=_bearer(fake_replicate)
+    )
+    wait_until(under_way.awaited.is_set, timeout=10)
+    job = batches.store.job(job_id)
+    assert job is not None and job.state == "running", "no ZIP is begun while the pack is made"
+    assert pack.is_file()
+
+    with batches._packing_lock:
+        del batches._packing[job_id]
+    under_way.set()
+    status = wait_finished(batches, job_id)
+    assert (status.done, status.failed) == (2, 1)
+    images, _, _ = read_zip(batches.zip_path(job_id))
+    assert len(images) == 2
+    assert not pack.exists(), "the pack became the ZIP"
+
+
 def _bearer(fake: FakeReplicate) -> Callable[[httpx.Request], httpx.Request]:
     def auth(request: httpx.Request) -> httpx.Request:
         request.headers["Authorization"] = f"Bearer {fake.token}"

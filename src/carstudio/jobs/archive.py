@@ -197,12 +197,12 @@ def _stored_zip(path: Path, mode: Literal["w", "a"]) -> zipfile.ZipFile:
 
 def prepack(rows: list[Row], *, images_dir: Path, job_id: str, dest: Path) -> None:
     """Pack the images of a running batch's finished rows for its ZIP (`dest`) to take
-    over. Nothing is lost if this is cut short, or finishes after the ZIP was built."""
+    over, adding to the pack made before when there is one. Nothing is lost if this is cut
+    short, or finishes after the ZIP was built."""
     tmp = _part(dest)
     try:
-        with _stored_zip(tmp, "w") as zf:
-            for name, path in _images(rows, images_dir / job_id).items():
-                _add_file(zf, path, name)
+        with _pack(dest, tmp, _images(rows, images_dir / job_id)):
+            pass
         os.replace(tmp, prepack_path(dest))
     except FileNotFoundError:
         pass  # the ZIP was built meanwhile and swept this unfinished pack away
@@ -232,18 +232,28 @@ def _take_prepack(dest: Path, tmp: Path, images: dict[str, Path]) -> zipfile.Zip
     return None
 
 
+def _pack(dest: Path, tmp: Path, images: dict[str, Path]) -> zipfile.ZipFile:
+    """A ZIP at `tmp`, open to add to, holding `images`: the batch's pack taken over and the
+    images it lacks added, or, without a pack that still matches, all of them anew."""
+    zf = _take_prepack(dest, tmp, images) or _stored_zip(tmp, "w")
+    try:
+        packed = set(zf.namelist())
+        for name, path in images.items():
+            if name not in packed:
+                _add_file(zf, path, name)
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
 def build_zip(job: Job, rows: list[Row], *, images_dir: Path, dest: Path) -> Path:
     """Write the job's ZIP to `dest` atomically. Entry names are the stored file names only."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _part(dest)
     images = _images(rows, images_dir / job.id)
     try:
-        zf = _take_prepack(dest, tmp, images) or _stored_zip(tmp, "w")
-        with zf:
-            packed = set(zf.namelist())
-            for name, path in images.items():
-                if name not in packed:
-                    _add_file(zf, path, name)
+        with _pack(dest, tmp, images) as zf:
             zf.writestr("manifest.json", json.dumps(manifest(job, rows), indent=2))
             failures = failed_rows(rows)
             if failures:

@@ -71,6 +71,8 @@ THUMB_SIZE = (320, 320)
 CLEANUP_EVERY = 3600.0
 ARCHIVE_RETRY_FIRST = 5.0
 ARCHIVE_RETRY_MAX = 300.0
+PACK_WAIT = 60.0
+"""Seconds the batch's ZIP waits at most for a pack of its images under way in this process."""
 
 
 class BatchService:
@@ -118,8 +120,9 @@ class BatchService:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._status_cache = StatusCache(ttl=STATUS_TTL)
-        self._packing: set[str] = set()
-        """Jobs whose finished images this process has packed ahead of their ZIP."""
+        self._packing: dict[str, threading.Event] = {}
+        """Jobs whose finished images this process is packing ahead of their ZIP, each with
+        the event set when that pack is done."""
         self._packing_lock = threading.Lock()
 
     def _row_booking(self, job: Job, row: Row, provider: Provider) -> LedgerBooking:
@@ -638,8 +641,8 @@ class BatchService:
             return  # a pack would take room the last images may need
         with self._packing_lock:
             if job_id in self._packing:
-                return
-            self._packing.add(job_id)
+                return  # this row's image joins the next pack, or the ZIP
+            packed = self._packing[job_id] = threading.Event()
         try:
             archive.prepack(
                 self.store.rows(job_id),
@@ -649,11 +652,19 @@ class BatchService:
             )
         except OSError as exc:  # the ZIP is then built whole at the end
             log.info("packing the images of job %s ahead failed: %s", job_id, exc)
+        finally:
+            with self._packing_lock:
+                del self._packing[job_id]
+            packed.set()
 
     def finish_if_complete(self, job_id: str) -> None:
         """Build the ZIP once every row is terminal; exactly one caller gets to do it."""
         with self._packing_lock:
-            self._packing.discard(job_id)
+            packing = self._packing.get(job_id)
+        if packing is not None:
+            # The pack under way holds most of the ZIP already: the rest of it takes less
+            # than building the ZIP anew beside it.
+            packing.wait(PACK_WAIT)
         if not self.store.begin_archive(job_id):
             return
         job = self.store.job(job_id)
