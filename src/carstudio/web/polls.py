@@ -40,9 +40,9 @@ class ProgressPolls:
         if scope["type"] == "http" and scope["method"] == "GET":
             poll = POLL.fullmatch(scope["path"])
             if poll is not None:
-                etag = await self._unchanged(scope, poll[1])
-                if etag is not None:
-                    await send({"type": "http.response.start", "status": 304, "headers": etag})
+                headers = await self._unchanged(scope, poll[1])
+                if headers is not None:
+                    await send({"type": "http.response.start", "status": 304, "headers": headers})
                     await send({"type": "http.response.body", "body": b""})
                     return
         await self.app(scope, receive, send)
