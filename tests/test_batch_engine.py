@@ -185,14 +185,7 @@ def test_the_finished_images_are_packed_while_the_last_one_is_made(
         f"carmaker-model-{n}-2024-white.png" for n in range(1, 7)
     }
 
-    def last_rows_prediction() -> str | None:  # its create may still be on its way
-        made = fake_replicate.predictions.items()
-        return next((p for p, v in made if "Model-7," in v["input"]["prompt"]), None)
-
-    last = wait_until(last_rows_prediction, timeout=10)
-    httpx.post(
-        f"{fake_replicate.base_url}/v1/predictions/{last}/cancel", auth=_bearer(fake_replicate)
-    )
+    _cancel_at_replicate(fake_replicate, "Model-7,")
 
     status = wait_finished(batches, job_id)
     assert (status.done, status.failed) == (6, 1)
@@ -201,6 +194,18 @@ def test_the_finished_images_are_packed_while_the_last_one_is_made(
     assert failed is not None and [f["row"] for f in failed] == [8]
     assert not pack.exists()
     assert archive.leftover_parts(batches.settings.downloads_dir / f"{job_id}.zip") == []
+
+
+def _cancel_at_replicate(fake: FakeReplicate, car: str) -> None:
+    """Cancel, as someone at Replicate would, the prediction of the row whose prompt names
+    `car` (its create may still be on its way)."""
+
+    def its_prediction() -> str | None:
+        made = fake.predictions.items()
+        return next((p for p, v in made if car in v["input"]["prompt"]), None)
+
+    found = wait_until(its_prediction, timeout=10)
+    httpx.post(f"{fake.base_url}/v1/predictions/{found}/cancel", auth=_bearer(fake))
 
 
 class _PackUnderWay(threading.Event):
@@ -227,14 +232,7 @@ def test_the_zip_waits_for_the_pack_under_way_rather_than_start_anew_beside_it(
     with batches._packing_lock:
         batches._packing[job_id] = under_way
 
-    def last_rows_prediction() -> str | None:
-        made = fake_replicate.predictions.items()
-        return next((p for p, v in made if "Model-3," in v["input"]["prompt"]), None)
-
-    last = wait_until(last_rows_prediction, timeout=10)
-    httpx.post(
-        f"{fake_replicate.base_url}/v1/predictions/{last}/cancel", auth=_bearer(fake_replicate)
-    )
+    _cancel_at_replicate(fake_replicate, "Model-3,")
     wait_until(under_way.awaited.is_set, timeout=10)
     job = batches.store.job(job_id)
     assert job is not None and job.state == "running", "no ZIP is begun while the pack is made"
