@@ -61,6 +61,11 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 """The tables themselves, for the writes made several times a second in a big batch: on the
 tables, not the mapped classes, a write skips the ORM's bookkeeping, which costs more than
 the write itself."""
+_TERMINAL = [state.value for state in TERMINAL_ROWS]
+_UNFINISHED = Row.state.not_in(_TERMINAL)
+_HOLDS_A_SLOT = and_(Row.in_flight.is_(True), _UNFINISHED)
+"""A batch row holds one of the slots: its image is being made, or its worker died while it
+was (the row that resumes it takes the slot over)."""
 _HOLDS_SLOT = select(_ROWS.c.in_flight).where(_ROWS.c.id == bindparam("row", type_=Integer))
 _ROW_AND_JOB = (
     select(Row, Job)
@@ -298,9 +303,7 @@ class Store:
         """Take the job's turn to build its ZIP once every row is terminal; False if not ours."""
         with self.session() as s:
             pending = s.scalar(
-                select(func.count())
-                .select_from(Row)
-                .where(Row.job_id == job_id, Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+                select(func.count()).select_from(Row).where(Row.job_id == job_id, _UNFINISHED)
             )
             if pending:
                 return False
@@ -324,7 +327,7 @@ class Store:
                 select(
                     func.count(),
                     func.coalesce(func.sum(case((Row.state == RowState.QUEUED.value, 1))), 0),
-                ).where(Row.job_id == job_id, Row.state.not_in([st.value for st in TERMINAL_ROWS]))
+                ).where(Row.job_id == job_id, _UNFINISHED)
             ).one()
         return int(counts[0]), int(counts[1])
 
@@ -410,7 +413,7 @@ class Store:
                 update(Row)
                 .where(
                     Row.id == row_id,
-                    Row.state.not_in([st.value for st in TERMINAL_ROWS]),
+                    _UNFINISHED,
                     # Not even this process may take a row it holds: its other thread has it.
                     or_(Row.lease_expires.is_(None), Row.lease_expires < now),
                 )
@@ -545,11 +548,7 @@ class Store:
 
     def _busy(self, *, exclude_row: int | None) -> Any:
         """Batch rows holding a slot, as a subquery."""
-        query = (
-            select(func.count())
-            .select_from(Row)
-            .where(Row.in_flight.is_(True), Row.state.not_in([st.value for st in TERMINAL_ROWS]))
-        )
+        query = select(func.count()).select_from(Row).where(_HOLDS_A_SLOT)
         if exclude_row is not None:
             query = query.where(Row.id != exclude_row)
         return query.scalar_subquery()
@@ -573,7 +572,7 @@ class Store:
 
     def advance(self, row_id: int, owner: str, **fields: Any) -> bool:
         """Change a row the caller holds; terminal states also free its lease and slot."""
-        if fields.get("state") in {st.value for st in TERMINAL_ROWS}:
+        if fields.get("state") in _TERMINAL:
             fields |= {
                 "lease_owner": None,
                 "lease_expires": None,
@@ -769,7 +768,6 @@ def _reopen(job: Job) -> None:
 
 def _next_in_line(now: Any) -> Any:
     """The id of the row that starts next (see `Store.take_next`), as a scalar subquery."""
-    terminal = [st.value for st in TERMINAL_ROWS]
     live = (
         select(
             Row.id,
@@ -790,7 +788,7 @@ def _next_in_line(now: Any) -> Any:
         select(
             live.c.owner,
             func.sum(
-                case((and_(live.c.in_flight.is_(True), live.c.state.not_in(terminal)), 1), else_=0)
+                case((and_(live.c.in_flight.is_(True), live.c.state.not_in(_TERMINAL)), 1), else_=0)
             ).label("busy"),
             func.max(live.c.started_at).label("served"),
         )
@@ -834,12 +832,7 @@ def _touch_job_of(session: Session, row_id: int) -> None:
 
 _NOW = bindparam("now", type_=Float)
 _NEXT_IN_LINE = select(_next_in_line(_NOW))
-_IN_SLOTS = (
-    select(func.count())
-    .select_from(Row)
-    .where(Row.in_flight.is_(True), Row.state.not_in([st.value for st in TERMINAL_ROWS]))
-    .scalar_subquery()
-)
+_IN_SLOTS = select(func.count()).select_from(Row).where(_HOLDS_A_SLOT).scalar_subquery()
 _SINGLES_IN_LINE = (
     select(func.count()).select_from(SingleSlot).where(SingleSlot.expires_at > _NOW)
 ).scalar_subquery()
