@@ -303,11 +303,7 @@ def dry_run(settings: Settings, data: bytes, *, model: str | None = None) -> Dry
 
 def remote_dry_run(remote: RemoteStudio, data: bytes, options: BatchOptions) -> DryRun:
     """The server's own check and estimate of `data` (`POST /api/car-batch/validate`)."""
-    return DryRun(
-        remote.validate(
-            data, source_name=options.source_name, model=options.model, fresh=options.fresh
-        )
-    )
+    return DryRun(remote.validate(data, options))
 
 
 def estimate_in_words(estimate: EstimateOut) -> str:

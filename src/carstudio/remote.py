@@ -125,9 +125,7 @@ class RemoteStudio:
 
     def submit_batch(self, data: bytes, options: BatchOptions) -> BatchAccepted:
         """Start a batch from CSV bytes (`POST /api/car-batch`)."""
-        form, files = _csv_upload(
-            data, source_name=options.source_name, model=options.model, fresh=options.fresh
-        )
+        form, files = _csv_upload(data, options)
         if options.name_template:
             form["nameTemplate"] = options.name_template
         if options.output:
@@ -136,12 +134,10 @@ class RemoteStudio:
         response = self._send("POST", "/api/car-batch", data=form, files=files)
         return self._read(BatchAccepted, response)
 
-    def validate(
-        self, data: bytes, *, source_name: str, model: str | None = None, fresh: bool = False
-    ) -> IntakeReportOut:
-        """Check CSV bytes and estimate their cost on `model` (`POST /api/car-batch/validate`);
-        the server starts nothing and spends nothing."""
-        form, files = _csv_upload(data, source_name=source_name, model=model, fresh=fresh)
+    def validate(self, data: bytes, options: BatchOptions) -> IntakeReportOut:
+        """Check CSV bytes and estimate their cost on `options.model`
+        (`POST /api/car-batch/validate`); the server starts nothing and spends nothing."""
+        form, files = _csv_upload(data, options)
         response = self._send("POST", "/api/car-batch/validate", data=form, files=files)
         return self._read(IntakeReportOut, response)
 
@@ -232,13 +228,13 @@ class RemoteStudio:
 
 
 def _csv_upload(
-    data: bytes, *, source_name: str, model: str | None, fresh: bool = False
+    data: bytes, options: BatchOptions
 ) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
     """The form fields and file part both CSV endpoints take."""
-    form = {"imageModel": model} if model else {}
-    if fresh:
+    form = {"imageModel": options.model} if options.model else {}
+    if options.fresh:
         form["fresh"] = "true"
-    return form, {"file": (source_name or "cars.csv", data, "text/csv")}
+    return form, {"file": (options.source_name or "cars.csv", data, "text/csv")}
 
 
 def _error_of(response: httpx.Response) -> tuple[str | None, list[dict[str, Any]] | None]:
