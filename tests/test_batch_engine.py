@@ -227,10 +227,20 @@ def test_the_zip_waits_for_the_pack_under_way_rather_than_start_anew_beside_it(
     batches = start_batches(make_settings(fake=fake_replicate, wait_seconds=0))
     job_id = batches.submit(numbered_cars(3))
     pack = archive.prepack_path(batches.settings.downloads_dir / f"{job_id}.zip")
-    wait_until(pack.is_file, timeout=20)
     under_way = _PackUnderWay()
-    with batches._packing_lock:
-        batches._packing[job_id] = under_way
+
+    def packs_done() -> bool:
+        """The first two rows are done and packed, and no pass of theirs is still running:
+        from here, only the pack this test says is under way is."""
+        with batches._packing_lock:
+            if job_id in batches._packing or not pack.is_file():
+                return False
+            if batches.status(job_id).done < 2:
+                return False
+            batches._packing[job_id] = under_way
+            return True
+
+    wait_until(packs_done, timeout=20)
 
     _cancel_at_replicate(fake_replicate, "Model-3,")
     wait_until(under_way.awaited.is_set, timeout=10)
