@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from carstudio.delivery import OutputPreset
@@ -15,15 +17,18 @@ from carstudio.errors import ConfigurationError
 from carstudio.prompts import load_prompt_book
 from carstudio.providers.models import IMAGEN_SIZES, known_sizes
 from carstudio.providers.preview import render_placeholder
+from carstudio.quality import thresholds as t
 from carstudio.quality.checks import (
     CHECK_NAMES,
     Inspection,
     Neighbour,
+    check_duplicate,
     check_shape,
     inspect_image,
 )
 from carstudio.quality.colour import delta_e_2000, rgb_to_lab, srgb_to_lab
 from carstudio.quality.paints import PaintTable, paint_table
+from carstudio.quality.review import MadeImage, another_car, duplicates_across
 from carstudio.spec import AspectRatio, CarSpec
 from tests.fakes.replicate import IMAGE_FAULTS, _render
 
@@ -205,6 +210,52 @@ def test_one_shape_in_another_colour_is_not_a_duplicate(tmp_path: Path) -> None:
         tmp_path / "black.png", black, neighbours=(Neighbour("row 2", seen.fingerprint or ""),)
     )
     assert _verdicts(inspection)["duplicate"] == "pass"
+
+
+_HASH_HEX = t.HASH_SIZE * t.HASH_SIZE // 4
+
+
+@st.composite
+def _batch_of_prints(draw: st.DrawFn) -> list[MadeImage]:
+    """Images of a batch whose fingerprints are a few pictures, each repeated with a few of
+    its hash bits flipped and its colours shifted a little, for one of a few cars."""
+    bases = draw(st.lists(st.integers(0, 2 ** (_HASH_HEX * 4) - 1), min_size=1, max_size=4))
+    images = []
+    for n in range(draw(st.integers(2, 12))):
+        base = draw(st.sampled_from(bases))
+        flipped = sum(
+            1 << draw(st.integers(0, _HASH_HEX * 4 - 1)) for _ in range(draw(st.integers(0, 16)))
+        )
+        shade = draw(st.integers(0, 40))
+        colours = bytes([100 + shade] * 48).hex()
+        car = {"make": "Audi", "model": draw(st.sampled_from(["A4", "A6"])), "color": "red"}
+        checks = {
+            "fingerprint": f"{base ^ flipped:0{_HASH_HEX}x}:{colours}",
+            "checks": [{"name": "duplicate", "verdict": "pass", "score": None, "sentence": ""}],
+        }
+        images.append(MadeImage(f"row {n + 2}", car, checks))
+    return images
+
+
+@given(_batch_of_prints())
+@settings(max_examples=60, deadline=None)
+def test_the_batch_pass_judges_as_a_look_at_every_earlier_image_would(
+    images: list[MadeImage],
+) -> None:
+    """The pass across a batch passes over, by their hash alone, earlier images too far
+    apart to be a repeat; its verdicts are those of judging against every earlier image."""
+    expected = {}
+    for index, image in enumerate(images):
+        earlier = [
+            Neighbour(other.label, other.checks["fingerprint"])
+            for other in images[:index]
+            if another_car(other.spec, image.spec)
+        ]
+        judged = check_duplicate(image.checks["fingerprint"], earlier)
+        if judged.verdict in ("fail", "warn"):
+            expected[index] = judged.as_json()
+    changed = duplicates_across(images)
+    assert {index: checks["checks"][0] for index, checks in changed.items()} == expected
 
 
 def test_a_file_that_is_not_an_image_fails_as_broken(tmp_path: Path) -> None:

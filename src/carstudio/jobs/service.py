@@ -231,6 +231,7 @@ class BatchService:
         self.store.announce_slot = self.notices.announce
         if workers:
             self.studio.reviewer.load()
+            self.store.prepare_line()
             self._consumer = start_consumer(
                 self.huey, workers=threads or self.worker_threads, periodic=False
             )

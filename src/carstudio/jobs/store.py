@@ -32,7 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -91,9 +91,17 @@ _TOUCH_JOB_OF_ROW = (
 
 def _set_row(session: Session, row_id: int, owner: str, fields: dict[str, Any]) -> int:
     """Change a row `owner` holds; how many rows changed (0: not held by `owner`)."""
-    return _changed(
-        session, _advancing(frozenset(fields)), fields | {"_row": row_id, "_owner": owner}
+    result = _core(session).execute(
+        _advancing(frozenset(fields)), fields | {"_row": row_id, "_owner": owner}
     )
+    return int(result.rowcount or 0)
+
+
+def _core(session: Session) -> Connection:
+    """The session's connection, for the prebuilt statements on the tables made at every
+    hand-over: run there, they skip the ORM's handling of a statement, which costs more
+    than running it."""
+    return session.connection()
 
 
 @functools.cache
@@ -478,11 +486,10 @@ class Store:
         """
         now = self.clock()
         with self._slot_session() as s:
-            taken = s.execute(
-                _TAKE_NEXT, {"now": now, "slots": limit, "holder": owner, "expires": now + ttl}
-            ).scalar()
+            asked = {"now": now, "slots": limit, "holder": owner, "expires": now + ttl}
+            taken = _core(s).execute(_TAKE_NEXT, asked).scalar()
             if taken is None:
-                waiting = s.scalar(_NEXT_IN_LINE, {"now": now})
+                waiting = _core(s).scalar(_NEXT_IN_LINE, {"now": now})
                 return Turn(row=None, job=None, fresh=False, waiting=waiting is not None)
             row, job = s.execute(_ROW_AND_JOB, {"row": taken}).one()
             fresh = row.prediction_id is None and row.create_sent_at is None
@@ -494,12 +501,19 @@ class Store:
                 _touch(s, row.job_id)
             return Turn(row=row, job=job, fresh=fresh, waiting=True)
 
+    def prepare_line(self) -> None:
+        """Build the line's statements now, which the first row of the first batch would
+        otherwise pay for at its hand-over: asked with no slot free, the line starts nothing."""
+        self.take_next("", 0, 0.0)
+        with self.reading() as s:
+            s.execute(_ROW_AND_JOB, {"row": -1}).all()
+
     def has_room(self, limit: int) -> bool:
         """Whether a batch row could take a slot now, read without waiting for the writers:
         a row that wakes from its safety-net poll to find every slot taken goes back to
         sleep without queueing at the writer for `take_next`."""
         with self.reading() as s:
-            return bool(s.scalar(_HAS_ROOM, {"now": self.clock(), "slots": limit}))
+            return bool(_core(s).scalar(_HAS_ROOM, {"now": self.clock(), "slots": limit}))
 
     def queue_single(self, image_id: str, *, client: str, expires_at: float, cap: int) -> bool:
         """Put a single image in line for a slot; False when `client` already has `cap` waiting."""
@@ -585,7 +599,7 @@ class Store:
                 # Only a row that held a slot frees one: waking the waiters for a row that
                 # had given its slot back already (done after its download) would send every
                 # one of them to the line for nothing.
-                held = bool(s.scalar(_HOLDS_SLOT, {"row": row_id}))
+                held = bool(_core(s).scalar(_HOLDS_SLOT, {"row": row_id}))
             changed = _set_row(s, row_id, owner, fields)
             if changed and not fields.keys() <= _BOOKKEEPING:
                 _touch_job_of(s, row_id)
@@ -822,12 +836,12 @@ _BOOKKEEPING = frozenset({"lease_owner", "lease_expires", "in_flight", "queued_a
 
 def _touch(session: Session, job_id: str) -> None:
     """Count a change to a job or its rows."""
-    session.execute(_TOUCH_JOB, {"job": job_id})
+    _core(session).execute(_TOUCH_JOB, {"job": job_id})
 
 
 def _touch_job_of(session: Session, row_id: int) -> None:
     """Count a change to a row's job."""
-    session.execute(_TOUCH_JOB_OF_ROW, {"row": row_id})
+    _core(session).execute(_TOUCH_JOB_OF_ROW, {"row": row_id})
 
 
 _NOW = bindparam("now", type_=Float)

@@ -27,7 +27,13 @@ def fingerprint(image: Image.Image, size: int = HASH_SIZE) -> str:
 
 def distance(first: str, second: str) -> int:
     """How many hash bits two fingerprints differ in."""
-    return (int(first.partition(":")[0], 16) ^ int(second.partition(":")[0], 16)).bit_count()
+    return (hash_of(first) ^ hash_of(second)).bit_count()
+
+
+def hash_of(fp: str) -> int:
+    """A fingerprint's difference hash as a number: two hashes differ in the bits set in
+    their exclusive or."""
+    return int(fp.partition(":")[0], 16)
 
 
 def colour_gap(first: str, second: str) -> float:

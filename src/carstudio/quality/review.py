@@ -12,8 +12,10 @@ from carstudio.config import Settings
 from carstudio.decoding import one_at_a_time
 from carstudio.delivery import Labels, OutputPreset, deliver
 from carstudio.providers.models import known_sizes, model_label
+from carstudio.quality import thresholds as t
 from carstudio.quality.checks import Inspection, Neighbour, check_duplicate, inspect_image
 from carstudio.quality.colour import load_library
+from carstudio.quality.fingerprint import hash_of
 from carstudio.quality.paints import PaintTable, paint_table
 from carstudio.spec import IDENTITY_FIELDS, CarSpec
 
@@ -111,30 +113,41 @@ class MadeImage:
 def another_car(first: object, second: object) -> bool:
     """Whether two rows (their specs as stored) describe different cars: two cars alike but
     for their VIN or stock number (two white Sorentos on one lot) may share a picture."""
+    return _described(first) != _described(second)
 
-    def described(spec: object) -> object:
-        if not isinstance(spec, Mapping):
-            return spec
-        return {name: value for name, value in spec.items() if name not in IDENTITY_FIELDS}
 
-    return described(first) != described(second)
+def _described(spec: object) -> object:
+    """A row's spec without the fields that tell one car on the lot from its twin."""
+    if not isinstance(spec, Mapping):
+        return spec
+    return {name: value for name, value in spec.items() if name not in IDENTITY_FIELDS}
 
 
 def duplicates_across(images: list[MadeImage]) -> dict[int, dict[str, Any]]:
     """The checks (by position) of images that repeat an earlier image made for another car
     and were checked before that one was done (rows finish side by side): their duplicate
-    check judged again against every earlier image."""
+    check judged again against every earlier image.
+
+    Only an earlier image within `DUPLICATE_WARN_BITS` of the hash can make a repeat, so the
+    others (in a batch of different cars, all of them) are passed over by the hash alone."""
+    prints = [str(image.checks.get("fingerprint") or "") for image in images]
+    hashes = [hash_of(fp) if fp else None for fp in prints]
+    cars = [_described(image.spec) for image in images]
     changed: dict[int, dict[str, Any]] = {}
     for index, image in enumerate(images):
-        fingerprint = image.checks.get("fingerprint")
-        if not fingerprint:
+        mine = hashes[index]
+        if mine is None:
             continue
         earlier = tuple(
-            Neighbour(other.label, str(other.checks["fingerprint"]))
-            for other in images[:index]
-            if another_car(other.spec, image.spec) and other.checks.get("fingerprint")
+            Neighbour(images[other].label, prints[other])
+            for other, theirs in enumerate(hashes[:index])
+            if theirs is not None
+            and (mine ^ theirs).bit_count() <= t.DUPLICATE_WARN_BITS
+            and cars[other] != cars[index]
         )
-        again = check_duplicate(str(fingerprint), earlier)
+        if not earlier:
+            continue
+        again = check_duplicate(prints[index], earlier)
         before = Inspection.from_json(image.checks)
         if again.verdict not in ("fail", "warn") or any(
             c.name == "duplicate" and c.verdict == again.verdict for c in before.checks
