@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -19,6 +18,7 @@ from carstudio.jobs.progress import JobStatus
 from carstudio.jobs.service import BatchService
 from carstudio.spreadsheets import XLSX_TYPE
 from carstudio.web.auth import CurrentViewer
+from carstudio.web.progress_bodies import ProgressBodies
 from carstudio.web.schemas import (
     BatchAccepted,
     BatchList,
@@ -70,7 +70,7 @@ async def batch_status(
     headers = progress_headers(etag)
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    return Response(_STATUS_BODIES.of(status), media_type="application/json", headers=headers)
+    return Response(_PROGRESS_BODIES.of(status), media_type="application/json", headers=headers)
 
 
 def status_etag(status: JobStatus, viewer: Viewer) -> str:
@@ -96,29 +96,7 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
-class StatusBodies:
-    """Progress answers as JSON, made once per job and tag however many pages poll."""
-
-    MAX_ENTRIES = 256
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._bodies: dict[str, tuple[str, bytes]] = {}
-
-    def of(self, status: JobStatus) -> bytes:
-        with self._lock:
-            found = self._bodies.get(status.id)
-        if found is not None and found[0] == status.tag:
-            return found[1]
-        body = BatchStatusOut.of(status).model_dump_json(by_alias=True).encode()
-        with self._lock:
-            if len(self._bodies) >= self.MAX_ENTRIES:
-                self._bodies.clear()
-            self._bodies[status.id] = (status.tag, body)
-        return body
-
-
-_STATUS_BODIES = StatusBodies()
+_PROGRESS_BODIES = ProgressBodies()
 
 
 @router.post(

@@ -396,7 +396,9 @@ class BatchStatusOut(ApiModel):
     rows: list[RowProgressOut]
 
     @classmethod
-    def of(cls, status: JobStatus) -> BatchStatusOut:
+    def of(cls, status: JobStatus, rows: list[RowProgressOut] | None = None) -> BatchStatusOut:
+        """The answer for `status`; `rows`, when given, stand for its rows' own (the counts
+        are still the status's)."""
         base = f"/api/batch/{status.id}"
         return cls(
             total=status.total,
@@ -427,7 +429,7 @@ class BatchStatusOut(ApiModel):
             cached=status.cached,
             needs_review=status.needs_review,
             rerolls=status.rerolls,
-            rows=[RowProgressOut.of(row, base) for row in status.rows],
+            rows=[RowProgressOut.of(row, base) for row in status.rows] if rows is None else rows,
         )
 
 
