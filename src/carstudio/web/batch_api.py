@@ -59,18 +59,26 @@ async def batch_status(
 ) -> Response:
     """Progress of a batch; `zipUrl` is null until the ZIP is ready. Send the `ETag` of the
     last answer in `If-None-Match`: while nothing changed, the answer is a 304 with no body."""
-    # A poll whose ETag is still current was answered before routing (`polls.py`); this
-    # answers the rest. Another user's batch is a 404 before any ETag is compared. Most are
-    # answered from the moment-old answer, on the event loop; the rest read the store on a
-    # thread.
+    # A poll of a batch with a moment-old answer was answered before routing (`polls.py`);
+    # this answers the rest, reading the store on a thread, and gives the refusals. Another
+    # user's batch is a 404 before any ETag is compared.
     status = batches.recent_status(job_id, viewer)
     if status is None:
         status = await run_in_threadpool(batches.fresh_status, job_id, viewer)
+    code, headers, body = progress_answer(status, viewer, if_none_match)
+    return Response(body, status_code=code, headers=headers)
+
+
+def progress_answer(
+    status: JobStatus, viewer: Viewer, if_none_match: str | None
+) -> tuple[int, dict[str, str], bytes]:
+    """The answer to a progress poll (status code, headers, body): a 304 without a body when
+    `If-None-Match` names the current answer, else the answer's JSON."""
     etag = status_etag(status, viewer)
     headers = progress_headers(etag)
     if if_none_match is not None and etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(_PROGRESS_BODIES.of(status), media_type="application/json", headers=headers)
+        return 304, headers, b""
+    return 200, headers | {"Content-Type": "application/json"}, _PROGRESS_BODIES.of(status)
 
 
 def status_etag(status: JobStatus, viewer: Viewer) -> str:
