@@ -295,6 +295,7 @@ def test_serve_bounds_connections_idle_time_and_headers() -> None:
         "http": HeadLimitedProtocol,
         "limit_concurrency": 41,
         "timeout_keep_alive": 7,
+        "access_log": False,
     }
 
 

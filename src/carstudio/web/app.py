@@ -17,6 +17,7 @@ from carstudio.errors import ConfigurationError
 from carstudio.generation import Studio
 from carstudio.jobs.service import BatchService
 from carstudio.web import api, auth, batch_api, pages
+from carstudio.web.access_log import AccessLog
 from carstudio.web.auth import current_viewer, install_sessions
 from carstudio.web.errors import document_error_answers, install_error_handlers
 from carstudio.web.limits import RequestLimitsMiddleware
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The docs pages start their CDN scripts inline; the page's policy would stop them.
         open_paths=("/docs", "/redoc") if settings.api_docs else (),
     )
+    # Outermost, so it logs every answer the app gives, the security refusals included.
+    app.add_middleware(AccessLog)
     app.state.settings = settings
     app.state.studio = studio
     app.state.batches = batches

@@ -69,6 +69,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # limit; one more makes CARSTUDIO_MAX_CONNECTIONS the number that are answered.
         "limit_concurrency": settings.max_connections + 1,
         "timeout_keep_alive": settings.keepalive_seconds,
+        # The app writes the access log itself, without the polls answered 304 (access_log.py).
+        "access_log": False,
     }
 
 
