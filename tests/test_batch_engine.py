@@ -649,3 +649,17 @@ def test_a_slot_is_given_back_when_replicate_is_done_not_after_the_download(
     # download for 0.3 s); with the slot held through the download it could not have.
     assert creates[1] < downloads[0] + fake_replicate.download_delay
     assert fake_replicate.peak_in_flight == 1
+
+
+def test_rows_drawn_here_take_a_thread_per_slot_and_fetched_ones_two(
+    make_settings, fake_replicate: FakeReplicate
+) -> None:
+    for settings, threads in (
+        (make_settings(concurrency=3), 3),  # preview: every step is this process's work
+        (make_settings(fake=fake_replicate, concurrency=3), 6),  # downloads overlap creates
+    ):
+        studio = Studio(settings)
+        try:
+            assert BatchService(settings, studio).worker_threads == threads
+        finally:
+            studio.close()

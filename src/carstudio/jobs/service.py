@@ -201,9 +201,12 @@ class BatchService:
 
     @property
     def worker_threads(self) -> int:
-        """Twice the slots: a row downloading its image (which needs no slot) must not keep
-        the next row from starting."""
-        return 2 * self.settings.concurrency
+        """Twice the slots when images come over the network: a row downloading its image
+        (which needs no slot) must not keep the next row from starting. The preview provider
+        draws its images in this process, so all of its rows' work is this process's: more
+        threads than slots would only take turns at the interpreter with the web requests."""
+        drawn_here = self.studio.provider.name == "preview"
+        return self.settings.concurrency * (1 if drawn_here else 2)
 
     @property
     def batch_images_dir(self) -> Path:
