@@ -9,13 +9,8 @@ server runs with uvicorn's access log off and this middleware writes the lines w
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
-
-if TYPE_CHECKING:
-    from uvicorn._types import HTTPScope
 
 ACCESS = logging.getLogger("carstudio.access")
 """Not uvicorn's own access logger, which uvicorn silences when its access log is off."""
@@ -30,18 +25,28 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
 
-        http = cast("HTTPScope", scope)
-
         async def logged(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] != 304:
                 ACCESS.info(
                     '%s - "%s %s HTTP/%s" %d',
-                    get_client_addr(http),
+                    _client(scope),
                     scope["method"],
-                    get_path_with_query_string(http),
-                    scope["http_version"],
+                    _target(scope),
+                    scope.get("http_version", "1.1"),
                     message["status"],
                 )
             await send(message)
 
         await self.app(scope, receive, logged)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+def _target(scope: Scope) -> str:
+    """The path and query as the request line gave them."""
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return (path + b"?" + query if query else path).decode("latin-1")
