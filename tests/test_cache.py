@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from carstudio.jobs.service import BatchService
@@ -84,3 +87,53 @@ def test_the_cache_outlives_a_batchs_retention_and_has_its_own(
     assert batches.cache.cleanup() == 3
     assert run(client)["cached"] == 0
     assert fake_replicate.creation_count() == 6
+
+
+def _counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every whole check of an image (a decode of its pixels) from now on, by file name."""
+    from carstudio.quality import review
+
+    looked: list[str] = []
+    inspect = review.inspect_image
+
+    def counted(path: Path, **kwargs: Any) -> Any:
+        looked.append(path.name)
+        return inspect(path, **kwargs)
+
+    monkeypatch.setattr(review, "inspect_image", counted)
+    return looked
+
+
+def test_a_cached_image_keeps_its_checks_and_is_not_decoded_again(
+    client_for, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = client_for(fake=fake_replicate, output="marketplace-4x3")
+    looked = _counting_decodes(monkeypatch)
+    first = run(client)
+    assert len(looked) == 3
+    second = run(client)
+    assert second["cached"] == 3 and len(looked) == 3, "the cache's images were not decoded"
+    assert [row["checks"] for row in second["rows"]] == [row["checks"] for row in first["rows"]]
+    car = {"make": "Kia", "model": "EV6", "color": "red", "aspect_ratio": "1:1"}
+    made = client.post("/api/car-image", json=car).json()
+    again = client.post("/api/car-image", json=car | {"output": "original"}).json()
+    assert again["cached"] and len(looked) == 4
+    # The shape is judged again against the output asked for now: a square image stretched
+    # to the marketplace's 4:3 warns, the original does not.
+    shape = {"first": made["checks"]["checks"][0], "again": again["checks"]["checks"][0]}
+    assert (shape["first"]["verdict"], shape["again"]["verdict"]) == ("warn", "pass"), shape
+
+
+def test_a_cached_image_is_checked_again_when_its_standard_changed(
+    client_for, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    looked = _counting_decodes(monkeypatch)
+    first = client_for(fake=fake_replicate)
+    run(first)
+    assert len(looked) == 3
+    first.__exit__(None, None, None)  # its worker would take the next batch's rows too
+    paints = tmp_path / "paints.toml"
+    paints.write_text('[paints]\n"red" = "#D01010"\n', "utf-8")  # the cars are red
+    client = client_for(fake=fake_replicate, paints_file=paints)
+    again = run(client)
+    assert again["cached"] == 3 and len(looked) == 6, "another paint table: checked whole"

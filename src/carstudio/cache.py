@@ -12,7 +12,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,8 +25,17 @@ from carstudio.providers import Provider
 from carstudio.spec import CarSpec
 
 _CACHED: Table = CachedImage.__table__  # type: ignore[assignment]
-_FILE_NAME = select(_CACHED.c.file_name).where(_CACHED.c.key == bindparam("key"))
+_ENTRY = select(_CACHED.c.file_name, _CACHED.c.checks).where(_CACHED.c.key == bindparam("key"))
 """Built once: every row asks, the moment it takes its slot."""
+
+
+@dataclass(frozen=True)
+class CachedCopy:
+    """A cached image put where a row or single image wants it."""
+
+    path: Path
+    checks: dict[str, Any] | None
+    """Its checks when it was kept (`Reviewer.kept_with_image`), if any were kept."""
 
 
 def cache_key(provider: Provider, *, prompt: str, spec: CarSpec) -> str:
@@ -47,13 +58,16 @@ class ImageCache:
         self.days = days
         self.clock = clock
 
-    def copy_to(self, key: str, dest: Path) -> Path | None:
+    def copy_to(self, key: str, dest: Path) -> CachedCopy | None:
         """Put the cached image for `key` at `dest` (plus its suffix); None when there is none."""
         # Most looks find nothing: they read without waiting for the store's writers, which
         # matters as each row looks the moment it takes its slot.
-        file_name = self._file_name(key)
-        if file_name is None:
+        with self.store.reading() as s:
+            entry = s.execute(_ENTRY, {"key": key}).first()
+        if entry is None:
             return None
+        file_name: str = entry.file_name
+        checks: dict[str, Any] | None = entry.checks
         with self.store.session() as s:
             s.execute(
                 update(CachedImage).where(CachedImage.key == key).values(last_used_at=self.clock())
@@ -66,10 +80,13 @@ class ImageCache:
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
         shutil.copyfile(source, tmp)
         os.replace(tmp, final)
-        return final
+        return CachedCopy(final, checks)
 
-    def keep(self, key: str, image: Path, *, model: str) -> None:
-        """Keep a newly made image under its key (the first one made for a key stays)."""
+    def keep(
+        self, key: str, image: Path, *, model: str, checks: dict[str, Any] | None = None
+    ) -> None:
+        """Keep a newly made image under its key, with its `checks` (the first one made for a
+        key stays)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{key}{image.suffix}"
         target = self.folder / name
@@ -84,6 +101,7 @@ class ImageCache:
             "model": model,
             "created_at": now,
             "last_used_at": now,
+            "checks": checks,
         }
         with self.store.session() as s:
             dialect = (
@@ -100,11 +118,6 @@ class ImageCache:
         with self.store.reading() as s:
             entries = list(s.scalars(select(CachedImage).where(CachedImage.key.in_(set(keys)))))
         return {entry.key for entry in entries if (self.folder / entry.file_name).is_file()}
-
-    def _file_name(self, key: str) -> str | None:
-        with self.store.reading() as s:
-            found: str | None = s.execute(_FILE_NAME, {"key": key}).scalar()
-            return found
 
     def cleanup(self) -> int:
         """Forget images unused for CARSTUDIO_CACHE_DAYS; returns how many."""

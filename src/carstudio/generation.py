@@ -183,7 +183,9 @@ class Studio:
         if hit is not None:
             if book is not None:
                 book.cached()
-            stored = StoredImage(path=hit, media_type=media_type_of(hit), size=hit.stat().st_size)
+            stored = StoredImage(
+                path=hit.path, media_type=media_type_of(hit.path), size=hit.path.stat().st_size
+            )
         else:
             _, stored = run_prediction(
                 provider,
@@ -194,7 +196,14 @@ class Studio:
                 slot=slot,
                 booking=book,
             )
-        checks = self.reviewer.inspect(stored.path, spec=spec, model=provider.model, preset=preset)
+        if hit is not None:
+            checks = self.reviewer.inspect_cached(
+                stored.path, hit.checks, spec=spec, model=provider.model, preset=preset
+            )
+        else:
+            checks = self.reviewer.inspect(
+                stored.path, spec=spec, model=provider.model, preset=preset
+            )
         rerolls = 0
         if hit is None and self.reviewer.wants_reroll(checks, 0):
             rerolls = 1
@@ -209,7 +218,8 @@ class Studio:
                 booking=None if booking is None else booking(provider, image_id),
             )
         if hit is None and cache is not None and not checks.failed:
-            cache.keep(key, stored.path, model=provider.model)
+            kept = self.reviewer.kept_with_image(checks, spec=spec)
+            cache.keep(key, stored.path, model=provider.model, checks=kept)
         said = labels(model=provider.model, prompt=prompt, values=spec.as_row())
         final = deliver_in_place(stored.path, preset=preset, labels=said, spec=spec)
         stored = StoredImage(path=final, media_type=media_type_of(final), size=final.stat().st_size)

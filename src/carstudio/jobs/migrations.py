@@ -135,6 +135,11 @@ def add_image_checks(conn: Connection) -> None:
     _add_column(conn, "jobs", "output", "VARCHAR(20) NOT NULL DEFAULT 'original'")
 
 
+def add_cache_checks(conn: Connection) -> None:
+    """A cached image keeps its checks, so using it again needs no new look at its pixels."""
+    _add_column(conn, "image_cache", "checks", "JSON")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_tables", create_tables),
     Migration("add_jobs_archive_started_at", add_jobs_archive_started_at),
@@ -149,6 +154,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("add_inventory_columns", add_inventory_columns),
     Migration("add_jobs_version", add_jobs_version),
     Migration("add_image_checks", add_image_checks),
+    Migration("add_cache_checks", add_cache_checks),
 )
 
 

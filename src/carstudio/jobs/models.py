@@ -143,3 +143,5 @@ class CachedImage(Base):
     model: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     last_used_at: Mapped[float] = mapped_column(Float, index=True)
+    checks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
+    """The image's checks when it was kept, and the standard they were made to."""

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from carstudio.cache import ImageCache, cache_key
+from carstudio.cache import CachedCopy, ImageCache, cache_key
 from carstudio.delivery import OutputPreset, parse_preset
 from carstudio.errors import Failure, GenerationError
 from carstudio.generation import Booking, run_prediction
@@ -279,19 +279,30 @@ class RowWorker:
         *,
         started: float,
         prediction_id: str | None = None,
-        cached: bool = False,
+        cached: CachedCopy | None = None,
     ) -> Outcome:
         """Check the image; make it once more when it fails (and a re-roll is left), else
         keep the better of it and the first, deliver it labelled, and finish the row.
+        `cached`: the image cache answered the row with it.
 
         It runs after the prediction finished: the row holds no slot while it is checked."""
         preset = parse_preset(job.output)
         if self.reviewer is None:
-            self._done(job, row, provider, image, preset, None, started, cached=cached)
+            self._done(job, row, provider, image, preset, None, started, cached=bool(cached))
             return Outcome.FINISHED
-        inspection = self.reviewer.inspect(
-            image, spec=spec, model=provider.model, preset=preset, neighbours=self._seen(row)
-        )
+        if cached is not None:
+            inspection = self.reviewer.inspect_cached(
+                image,
+                cached.checks,
+                spec=spec,
+                model=provider.model,
+                preset=preset,
+                neighbours=self._seen(row),
+            )
+        else:
+            inspection = self.reviewer.inspect(
+                image, spec=spec, model=provider.model, preset=preset, neighbours=self._seen(row)
+            )
         first = row.alternate
         if first is None and not cached and self.reviewer.wants_reroll(inspection, row.rerolls):
             parked = self.images_dir / job.id / ALTERNATES / image.name
@@ -309,11 +320,12 @@ class RowWorker:
             )
             return Outcome.REROLL
         if not inspection.failed and not cached:
-            self.cache.keep(key, image, model=provider.model)
+            kept = self.reviewer.kept_with_image(inspection, spec=spec)
+            self.cache.keep(key, image, model=provider.model, checks=kept)
         other = None
         if first is not None:
             image, inspection, other = self._pick(job, row, image, inspection, prediction_id)
-        self._done(job, row, provider, image, preset, inspection, started, cached, other)
+        self._done(job, row, provider, image, preset, inspection, started, bool(cached), other)
         return Outcome.FINISHED
 
     def _pick(
@@ -437,11 +449,11 @@ class RowWorker:
     def _from_cache(self, job: Job, row: Row, provider: Provider, key: str) -> bool:
         """Finish the row with the image an identical request made before, for nothing."""
         started = time.time()
-        image = self.cache.copy_to(key, self.images_dir / job.id / row.stem)
-        if image is None:
+        found = self.cache.copy_to(key, self.images_dir / job.id / row.stem)
+        if found is None:
             return False
         self.bookings(job, row, provider).cached()
-        self._review(job, row, _spec(row), provider, key, image, started=started, cached=True)
+        self._review(job, row, _spec(row), provider, key, found.path, started=started, cached=found)
         return True
 
     def _wait_for_slot(self, row: Row, *, fresh: bool) -> bool:

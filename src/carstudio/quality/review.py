@@ -3,6 +3,8 @@ and the labelled file delivered from it. Shared by batch rows and single images.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,13 @@ from carstudio.decoding import one_at_a_time
 from carstudio.delivery import Labels, OutputPreset, deliver
 from carstudio.providers.models import known_sizes, model_label
 from carstudio.quality import thresholds as t
-from carstudio.quality.checks import Inspection, Neighbour, check_duplicate, inspect_image
+from carstudio.quality.checks import (
+    Inspection,
+    Neighbour,
+    check_duplicate,
+    check_shape,
+    inspect_image,
+)
 from carstudio.quality.colour import load_library
 from carstudio.quality.fingerprint import hash_of
 from carstudio.quality.paints import PaintTable, paint_table
@@ -62,6 +70,58 @@ class Reviewer:
             neighbours=neighbours,
             paints=self.paints,
         )
+
+    def kept_with_image(self, inspection: Inspection, *, spec: CarSpec) -> dict[str, Any]:
+        """What the image cache keeps of an image's checks, for `inspect_cached`."""
+        return {"standard": self._standard(spec), "inspection": inspection.as_json()}
+
+    def inspect_cached(
+        self,
+        image: Path,
+        kept: Mapping[str, Any] | None,
+        *,
+        spec: CarSpec,
+        model: str,
+        preset: OutputPreset,
+        neighbours: tuple[Neighbour, ...] = (),
+    ) -> Inspection:
+        """Every check of an image the cache answered with. Its checks from when it was kept
+        stand when they were made to the same standard (the car's colour phrase and its
+        paint, its background, the thresholds): only its shape against the output preset and
+        whether it repeats another image are judged again, so it is not decoded again.
+        Otherwise it is checked whole."""
+        if not kept or kept.get("standard") != self._standard(spec):
+            return self.inspect(image, spec=spec, model=model, preset=preset, neighbours=neighbours)
+        known = Inspection.from_json(kept["inspection"])
+        again = {
+            "shape": check_shape(
+                known.width,
+                known.height,
+                spec.aspect_ratio,
+                known_sizes(model),
+                model_label(model),
+                preset,
+            ),
+            "duplicate": check_duplicate(known.fingerprint or "", neighbours),
+        }
+        return Inspection(
+            checks=tuple(again.get(check.name, check) for check in known.checks),
+            fingerprint=known.fingerprint,
+            width=known.width,
+            height=known.height,
+        )
+
+    def _standard(self, spec: CarSpec) -> str:
+        """Names what the checks kept with an image measured it against, besides the image:
+        the same name, the same verdicts and sentences."""
+        paint = self.paints.find(spec.color) if spec.color else None
+        measure = {
+            "colour": spec.color,
+            "paint": None if paint is None else list(paint.rgb),
+            "background": spec.background.value,
+            "thresholds": {name: repr(getattr(t, name)) for name in dir(t) if name.isupper()},
+        }
+        return hashlib.sha256(json.dumps(measure, sort_keys=True).encode()).hexdigest()[:32]
 
     def wants_reroll(self, inspection: Inspection, rerolls_done: int) -> bool:
         """A failed check, and a re-roll left: the image is made once more."""
