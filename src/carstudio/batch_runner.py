@@ -204,8 +204,12 @@ def run_batch(
         batches.start(workers=True, periodic=False)
         job_id = batches.submit(data, options)
         try:
+            # The one reader here reads the store (only the job's version, unless it moved),
+            # not the answer kept a moment for the many pages a server has polling.
             view = watch(
-                lambda: BatchView.of_job(batches.status(job_id)), console, interval=POLL_SECONDS
+                lambda: BatchView.of_job(batches.fresh_status(job_id)),
+                console,
+                interval=POLL_SECONDS,
             )
         except KeyboardInterrupt:
             console.print(
