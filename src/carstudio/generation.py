@@ -196,14 +196,13 @@ class Studio:
                 slot=slot,
                 booking=book,
             )
-        if hit is not None:
-            checks = self.reviewer.inspect_cached(
-                stored.path, hit.checks, spec=spec, model=provider.model, preset=preset
-            )
-        else:
-            checks = self.reviewer.inspect(
-                stored.path, spec=spec, model=provider.model, preset=preset
-            )
+        checks = self.reviewer.inspect(
+            stored.path,
+            spec=spec,
+            model=provider.model,
+            preset=preset,
+            kept=None if hit is None else hit.checks,
+        )
         rerolls = 0
         if hit is None and self.reviewer.wants_reroll(checks, 0):
             rerolls = 1

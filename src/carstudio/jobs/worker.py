@@ -288,23 +288,18 @@ class RowWorker:
         It runs after the prediction finished: the row holds no slot while it is checked."""
         preset = parse_preset(job.output)
         if self.reviewer is None:
-            self._done(job, row, provider, image, preset, None, started, cached=bool(cached))
+            self._done(job, row, provider, image, preset, None, started, cached=cached is not None)
             return Outcome.FINISHED
-        if cached is not None:
-            inspection = self.reviewer.inspect_cached(
-                image,
-                cached.checks,
-                spec=spec,
-                model=provider.model,
-                preset=preset,
-                neighbours=self._seen(row),
-            )
-        else:
-            inspection = self.reviewer.inspect(
-                image, spec=spec, model=provider.model, preset=preset, neighbours=self._seen(row)
-            )
+        inspection = self.reviewer.inspect(
+            image,
+            spec=spec,
+            model=provider.model,
+            preset=preset,
+            neighbours=self._seen(row),
+            kept=None if cached is None else cached.checks,
+        )
         first = row.alternate
-        if first is None and not cached and self.reviewer.wants_reroll(inspection, row.rerolls):
+        if first is None and cached is None and self.reviewer.wants_reroll(inspection, row.rerolls):
             parked = self.images_dir / job.id / ALTERNATES / image.name
             parked.parent.mkdir(parents=True, exist_ok=True)
             os.replace(image, parked)
@@ -319,13 +314,15 @@ class RowWorker:
                 },
             )
             return Outcome.REROLL
-        if not inspection.failed and not cached:
+        if not inspection.failed and cached is None:
             kept = self.reviewer.kept_with_image(inspection, spec=spec)
             self.cache.keep(key, image, model=provider.model, checks=kept)
         other = None
         if first is not None:
             image, inspection, other = self._pick(job, row, image, inspection, prediction_id)
-        self._done(job, row, provider, image, preset, inspection, started, bool(cached), other)
+        self._done(
+            job, row, provider, image, preset, inspection, started, cached is not None, other
+        )
         return Outcome.FINISHED
 
     def _pick(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from carstudio.delivery import Labels, OutputPreset, deliver
 from carstudio.providers.models import known_sizes, model_label
 from carstudio.quality import thresholds as t
 from carstudio.quality.checks import (
+    Check,
     Inspection,
     Neighbour,
     check_duplicate,
@@ -26,6 +27,9 @@ from carstudio.quality.colour import load_library
 from carstudio.quality.fingerprint import hash_of
 from carstudio.quality.paints import PaintTable, paint_table
 from carstudio.spec import IDENTITY_FIELDS, CarSpec
+
+_THRESHOLDS = {name: repr(getattr(t, name)) for name in dir(t) if name.isupper()}
+"""Every threshold the checks apply: checks kept with a cached image stand while these do."""
 
 ALTERNATES = "alternates"
 """The folder, beside a batch's images and inside its ZIP, of the images not kept."""
@@ -58,8 +62,23 @@ class Reviewer:
         model: str,
         preset: OutputPreset,
         neighbours: tuple[Neighbour, ...] = (),
+        kept: Mapping[str, Any] | None = None,
     ) -> Inspection:
-        """Every check of `image`, made by `model` for `spec`."""
+        """Every check of `image`, made by `model` for `spec`.
+
+        `kept`: what the image cache kept of the image's checks (`kept_with_image`), when the
+        cache answered with it. Those checks stand when they were made to the same standard
+        (the car's colour phrase and its paint, its background, the thresholds): only the
+        image's shape against the output preset and whether it repeats another image are
+        judged again, and the image is not decoded again."""
+        if kept and kept.get("standard") == self._standard(spec):
+            return _judged_again(
+                Inspection.from_json(kept["inspection"]),
+                shape=lambda width, height: check_shape(
+                    width, height, spec.aspect_ratio, known_sizes(model), model_label(model), preset
+                ),
+                neighbours=neighbours,
+            )
         return one_at_a_time(
             inspect_image,
             image,
@@ -72,44 +91,8 @@ class Reviewer:
         )
 
     def kept_with_image(self, inspection: Inspection, *, spec: CarSpec) -> dict[str, Any]:
-        """What the image cache keeps of an image's checks, for `inspect_cached`."""
+        """What the image cache keeps of an image's checks, for `inspect` to use again."""
         return {"standard": self._standard(spec), "inspection": inspection.as_json()}
-
-    def inspect_cached(
-        self,
-        image: Path,
-        kept: Mapping[str, Any] | None,
-        *,
-        spec: CarSpec,
-        model: str,
-        preset: OutputPreset,
-        neighbours: tuple[Neighbour, ...] = (),
-    ) -> Inspection:
-        """Every check of an image the cache answered with. Its checks from when it was kept
-        stand when they were made to the same standard (the car's colour phrase and its
-        paint, its background, the thresholds): only its shape against the output preset and
-        whether it repeats another image are judged again, so it is not decoded again.
-        Otherwise it is checked whole."""
-        if not kept or kept.get("standard") != self._standard(spec):
-            return self.inspect(image, spec=spec, model=model, preset=preset, neighbours=neighbours)
-        known = Inspection.from_json(kept["inspection"])
-        again = {
-            "shape": check_shape(
-                known.width,
-                known.height,
-                spec.aspect_ratio,
-                known_sizes(model),
-                model_label(model),
-                preset,
-            ),
-            "duplicate": check_duplicate(known.fingerprint or "", neighbours),
-        }
-        return Inspection(
-            checks=tuple(again.get(check.name, check) for check in known.checks),
-            fingerprint=known.fingerprint,
-            width=known.width,
-            height=known.height,
-        )
 
     def _standard(self, spec: CarSpec) -> str:
         """Names what the checks kept with an image measured it against, besides the image:
@@ -119,13 +102,32 @@ class Reviewer:
             "colour": spec.color,
             "paint": None if paint is None else list(paint.rgb),
             "background": spec.background.value,
-            "thresholds": {name: repr(getattr(t, name)) for name in dir(t) if name.isupper()},
+            "thresholds": _THRESHOLDS,
         }
         return hashlib.sha256(json.dumps(measure, sort_keys=True).encode()).hexdigest()[:32]
 
     def wants_reroll(self, inspection: Inspection, rerolls_done: int) -> bool:
         """A failed check, and a re-roll left: the image is made once more."""
         return inspection.failed and rerolls_done < self.rerolls
+
+
+def _judged_again(
+    known: Inspection,
+    *,
+    shape: Callable[[int, int], Check],
+    neighbours: tuple[Neighbour, ...],
+) -> Inspection:
+    """An image's checks kept from before, with its shape and duplicate checks made anew."""
+    again = {
+        "shape": shape(known.width, known.height),
+        "duplicate": check_duplicate(known.fingerprint or "", neighbours),
+    }
+    return Inspection(
+        checks=tuple(again.get(check.name, check) for check in known.checks),
+        fingerprint=known.fingerprint,
+        width=known.width,
+        height=known.height,
+    )
 
 
 def keeps_first(first: Inspection, second: Inspection) -> bool:
