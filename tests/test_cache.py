@@ -10,6 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from carstudio.jobs.service import BatchService
+from carstudio.quality.checks import Inspection
+from carstudio.quality.paints import paint_table
+from carstudio.quality.review import Reviewer
+from carstudio.spec import CarSpec
 from tests.batch_helpers import numbered_cars, read_zip, wait_finished
 from tests.fakes.replicate import FakeReplicate
 
@@ -127,13 +131,24 @@ def test_a_cached_image_keeps_its_checks_and_is_not_decoded_again(
 def test_a_cached_image_is_checked_again_when_its_standard_changed(
     client_for, fake_replicate: FakeReplicate, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from carstudio.quality import review
+
     looked = _counting_decodes(monkeypatch)
-    first = client_for(fake=fake_replicate)
-    run(first)
+    client = client_for(fake=fake_replicate)
+    run(client)
     assert len(looked) == 3
-    first.__exit__(None, None, None)  # its worker would take the next batch's rows too
-    paints = tmp_path / "paints.toml"
-    paints.write_text('[paints]\n"red" = "#D01010"\n', "utf-8")  # the cars are red
-    client = client_for(fake=fake_replicate, paints_file=paints)
+    # A later Car Studio with another threshold: the kept checks no longer stand.
+    thresholds = review._THRESHOLDS | {"DUPLICATE_WARN_BITS": "13"}
+    monkeypatch.setattr(review, "_THRESHOLDS", thresholds)
     again = run(client)
-    assert again["cached"] == 3 and len(looked) == 6, "another paint table: checked whole"
+    assert again["cached"] == 3 and len(looked) == 6, "checked whole"
+    # Nor do they when the operator's paint file gives the row's colour another paint.
+    paints = tmp_path / "paints.toml"
+    paints.write_text('[paints]\n"red" = "#D01010"\n', "utf-8")
+    car = CarSpec(make="Kia", model="EV6", color="Metallic Red")
+    made = Inspection(checks=(), fingerprint=None)
+    standards = {
+        Reviewer(rerolls=1, paints=table).kept_with_image(made, spec=car)["standard"]
+        for table in (paint_table(), paint_table(paints))
+    }
+    assert len(standards) == 2
