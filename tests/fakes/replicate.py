@@ -553,7 +553,7 @@ def _dimensions(
         a, _, b = aspect_ratio.partition(":")
         ratio = int(a) / int(b) if a.isdigit() and b.isdigit() else 1.0
         width, height = 1024 * math.sqrt(ratio), 1024 / math.sqrt(ratio)
-    # Noise pixels barely compress, so an RGB image of bytes/3 pixels is about that big.
+    # Stored uncompressed, an RGB image of bytes/3 pixels is about that big.
     scale = math.sqrt(image_bytes / 3 / (width * height)) if image_bytes > 0 else 1 / 8
     return max(1, round(width * scale)), max(1, round(height * scale))
 
@@ -698,7 +698,10 @@ def _render(
         image.save(buffer, "JPEG", quality=90)
         data = buffer.getvalue()
         return _pad_jpeg(data, image_bytes) if image_bytes > 0 else data
-    image.save(buffer, "PNG", compress_level=1)
+    # A photograph's bytes are its image data, which a decoder streams through. Drawn flat,
+    # this picture would compress to a few KB; stored uncompressed, its image data is about
+    # `image_bytes` (it has bytes/3 pixels), and the padding only tops it up.
+    image.save(buffer, "PNG", compress_level=0 if image_bytes > 0 else 1)
     data = buffer.getvalue()
     return _pad_png(data, image_bytes) if image_bytes > 0 else data
 
