@@ -151,7 +151,10 @@ def serve(
 def run_worker(
     threads: Annotated[
         int | None,
-        typer.Option(help="Rows this worker takes at once (default twice CARSTUDIO_CONCURRENCY)."),
+        typer.Option(
+            help="Rows this worker takes at once (default twice CARSTUDIO_CONCURRENCY, "
+            "once with the preview provider)."
+        ),
     ] = None,
     periodic: PeriodicOption = None,
 ) -> None:

@@ -17,6 +17,8 @@ ACCESS = logging.getLogger("carstudio.access")
 
 
 class AccessLog:
+    """Logs each HTTP answer but a 304 as it starts, to `carstudio.access`."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
