@@ -27,19 +27,33 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def logged(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] != 304:
-                ACCESS.info(
-                    '%s - "%s %s HTTP/%s" %d',
-                    _client(scope),
-                    scope["method"],
-                    _target(scope),
-                    scope.get("http_version", "1.1"),
-                    message["status"],
-                )
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] != 304:
+                    _line(scope, message["status"])
             await send(message)
 
-        await self.app(scope, receive, logged)
+        try:
+            await self.app(scope, receive, logged)
+        except Exception:
+            if not started:
+                _line(scope, 500)  # the answer Starlette's outermost middleware gives
+            raise
+
+
+def _line(scope: Scope, status: int) -> None:
+    ACCESS.info(
+        '%s - "%s %s HTTP/%s" %d',
+        _client(scope),
+        scope["method"],
+        _target(scope),
+        scope.get("http_version", "1.1"),
+        status,
+    )
 
 
 def _client(scope: Scope) -> str:
