@@ -91,10 +91,9 @@ _TOUCH_JOB_OF_ROW = (
 
 def _set_row(session: Session, row_id: int, owner: str, fields: dict[str, Any]) -> int:
     """Change a row `owner` holds; how many rows changed (0: not held by `owner`)."""
-    result = _core(session).execute(
-        _advancing(frozenset(fields)), fields | {"_row": row_id, "_owner": owner}
+    return _changed(
+        _core(session), _advancing(frozenset(fields)), fields | {"_row": row_id, "_owner": owner}
     )
-    return int(result.rowcount or 0)
 
 
 def _core(session: Session) -> Connection:
@@ -870,8 +869,11 @@ _TAKE_NEXT = (
 running it."""
 
 
-def _changed(session: Session, statement: Any, params: dict[str, Any] | None = None) -> int:
-    """Run an UPDATE and say how many rows it changed."""
+def _changed(
+    session: Session | Connection, statement: Any, params: dict[str, Any] | None = None
+) -> int:
+    """Run an UPDATE (in a session, or on its connection: `_core`) and say how many rows it
+    changed."""
     result = session.execute(statement, params)
     return int(getattr(result, "rowcount", 0) or 0)
 
