@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="CARSTUDIO_API_DOCS: serve the interactive API docs at /docs and /redoc "
         "(they load their scripts from a CDN); /openapi.json is always served.",
     )
+    telemetry: bool = Field(
+        default=False,
+        description="CARSTUDIO_TELEMETRY: let FastAPI send OpenTelemetry traces, metrics and "
+        "logs of each request to the providers set up in the process (for example under "
+        "`opentelemetry-instrument`). Off, no request pays for looking for them.",
+    )
     port: int = Field(default=8000, ge=1, le=65535, description="CARSTUDIO_PORT.")
     max_connections: int = Field(
         default=500,
