@@ -663,3 +663,26 @@ def test_rows_drawn_here_take_a_thread_per_slot_and_fetched_ones_two(
             assert BatchService(settings, studio).worker_threads == threads
         finally:
             studio.close()
+
+
+def test_a_task_taken_as_its_service_stops_goes_back_to_the_queue(
+    start_batches, fake_replicate: FakeReplicate, make_settings
+) -> None:
+    """A worker thread that was waiting for a task when its service stopped may still take
+    one; the task goes back to the queue, and the next service runs it, once."""
+    settings = make_settings(fake=fake_replicate)
+    first = start_batches(settings, workers=False)
+    job_id = first.submit(numbered_cars(1))
+    assert first.huey.pending_count() == 1
+    first.stop()
+
+    taken = first.huey.dequeue()  # as a worker thread does, just as the service stopped
+    assert taken is not None and first.huey.pending_count() == 0
+    first.huey.execute(taken)
+    assert first.huey.pending_count() == 1
+    assert fake_replicate.creation_count("Model-1,") == 0
+
+    second = start_batches(settings)
+    status = wait_finished(second, job_id)
+    assert (status.done, status.failed) == (1, 0)
+    assert fake_replicate.creation_count("Model-1,") == 1

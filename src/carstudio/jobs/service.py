@@ -107,7 +107,7 @@ class BatchService:
             cache=self.cache,
             reviewer=studio.reviewer,
         )
-        self._row_task = self.huey.task(name="carstudio.process_row")(self.worker.process)
+        self._row_task = self.huey.task(name="carstudio.process_row")(self._process_row)
         self.singles = SingleImageLine(
             self.store,
             limit=settings.concurrency,
@@ -250,6 +250,15 @@ class BatchService:
         self.store.announce_slot = lambda: None
         self.notices.close()
         self.store.close()
+
+    def _process_row(self, row_id: int) -> None:
+        """A row's queue task. A worker thread still waiting for a task when this service
+        stops can take one as it stops; that task goes back to the queue for whichever worker
+        runs next (this process restarted, or another one), not run by a stopped service."""
+        if self._stopping.is_set():
+            self._row_task(row_id)
+            return
+        self.worker.process(row_id)
 
     def _periodic(self) -> None:
         """The periodic duties: sweep expired leases often, remove old files hourly."""
