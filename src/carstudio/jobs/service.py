@@ -355,15 +355,18 @@ class BatchService:
         stems = file_stems(_cars(report), template)
         rows: list[Row] = []
         for item in report.rows:
+            as_read = {  # the row as the file gave it, valid or not
+                "job_id": job_id,
+                "row": item.row,
+                "values": item.values,
+                "cells": item.cells,
+                "extra": item.extra,
+            }
             if item.spec is None:
                 reason = "; ".join(e.message.rstrip(".") for e in item.errors) + "."
                 rows.append(
                     Row(
-                        job_id=job_id,
-                        row=item.row,
-                        values=item.values,
-                        cells=item.cells,
-                        extra=item.extra,
+                        **as_read,
                         state=RowState.FAILED.value,
                         error=reason,
                         failure=Failure.INVALID_ROW.value,
@@ -373,11 +376,7 @@ class BatchService:
                 continue
             rows.append(
                 Row(
-                    job_id=job_id,
-                    row=item.row,
-                    values=item.values,
-                    cells=item.cells,
-                    extra=item.extra,
+                    **as_read,
                     spec=item.spec.model_dump(mode="json"),
                     prompt=self.studio.prompts.build(item.spec),
                     stem=stems[item.row],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     Float,
     Integer,
     String,
@@ -712,21 +713,10 @@ class Store:
         `model`; finished images stay as they are."""
         stopped = [Failure.MODEL_UNAVAILABLE.value, Failure.BATCH_STOPPED.value]
         with self.session() as s:
-            job = s.get(Job, job_id, with_for_update=True)
-            if job is None or job.state != JobState.READY.value:
-                return []
-            rows = list(
-                s.scalars(
-                    select(Row).where(
-                        Row.job_id == job_id,
-                        Row.state == RowState.FAILED.value,
-                        Row.failure.in_(stopped),
-                    )
-                )
-            )
+            job, rows = _failed_rows_of_ready_job(s, job_id, Row.failure.in_(stopped))
             for row in rows:
                 _requeue(row)
-            if rows:
+            if job is not None and rows:
                 job.replaced_model = job.model
                 job.model = model
                 _reopen(job)
@@ -734,31 +724,33 @@ class Store:
 
     def reset_failed(self, job_id: str) -> list[int]:
         """Put a finished job's failed rows back in the queue, and the job back to running."""
+        retried = or_(
+            Row.failure.is_(None),
+            Row.failure.not_in([kind.value for kind in NOT_RETRIED]),
+        )
         with self.session() as s:
-            # Locked and checked in one step: cleanup may be expiring this very job.
-            job = s.get(Job, job_id, with_for_update=True)
-            if job is None or job.state != JobState.READY.value:
-                return []
-            rows = list(
-                s.scalars(
-                    select(Row).where(
-                        Row.job_id == job_id,
-                        Row.state == RowState.FAILED.value,
-                        or_(
-                            Row.failure.is_(None),
-                            Row.failure.not_in([kind.value for kind in NOT_RETRIED]),
-                        ),
-                    )
-                )
-            )
+            job, rows = _failed_rows_of_ready_job(s, job_id, retried)
             for row in rows:
                 # A prediction that was made but not stored is resumed for free, and a create
                 # whose outcome stayed unknown is looked up before it is sent again; an image
                 # the model refused, or Replicate deleted, is made anew.
                 _requeue(row, resume=row.failure not in {kind.value for kind in MADE_ANEW})
-            if rows:
+            if job is not None and rows:
                 _reopen(job)
             return [row.id for row in rows]
+
+
+def _failed_rows_of_ready_job(
+    s: Session, job_id: str, failure: ColumnElement[bool]
+) -> tuple[Job | None, list[Row]]:
+    """A finished job, locked, and its failed rows whose failure matches `failure`; no job
+    and no rows when the job is gone or not finished."""
+    # Locked and checked in one step: cleanup may be expiring this very job.
+    job = s.get(Job, job_id, with_for_update=True)
+    if job is None or job.state != JobState.READY.value:
+        return None, []
+    failed = select(Row).where(Row.job_id == job_id, Row.state == RowState.FAILED.value, failure)
+    return job, list(s.scalars(failed))
 
 
 def _requeue(row: Row, *, resume: bool = False) -> None:
