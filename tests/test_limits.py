@@ -30,7 +30,7 @@ from carstudio.web.limits import (
     RequestLimitsMiddleware,
     server_options,
 )
-from carstudio.web.protocol import HEAD_TOO_LARGE, MAX_HEADER_BYTES, HeadLimitedProtocol
+from carstudio.web.protocol import BUSY, HEAD_TOO_LARGE, MAX_HEADER_BYTES, HeadLimitedProtocol
 from tests.batch_helpers import numbered_cars
 from tests.server_process import ServerProcess
 from tests.waiting import wait_until
@@ -400,13 +400,23 @@ def test_connections_past_the_limit_are_refused_while_open_ones_keep_working(
         with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
             extra.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
             refused = read_answer(extra)  # and then the server hangs up
-        assert refused.startswith(b"HTTP/1.1 503"), refused[:200]
-        assert b"connection: close" in refused.lower()
+        head, _, body = refused.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503"), refused[:200]
+        headers = head.lower().split(b"\r\n")
+        for expected in (
+            b"connection: close",
+            b"retry-after: 1",
+            b"content-type: application/json",
+            b"x-content-type-options: nosniff",
+        ):
+            assert expected in headers
+        assert json.loads(body) == {"error": BUSY}
         for sock in open_ones:
             assert get_on(sock, port).startswith(b"HTTP/1.1 200")
     finally:
         for sock in open_ones:
             sock.close()
+    wait_until(lambda: '"GET /healthz HTTP/1.1" 503' in process.log.read_text())
 
 
 def test_a_request_head_still_unfinished_after_64_kb_is_refused(
@@ -423,3 +433,5 @@ def test_a_request_head_still_unfinished_after_64_kb_is_refused(
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"error": HEAD_TOO_LARGE}
     assert httpx.get(f"{process.url}/healthz", timeout=10).status_code == 200
+    # The access log has the refusal too, with the request line as far as it came.
+    wait_until(lambda: '"GET /healthz HTTP/1.1" 400' in process.log.read_text())

@@ -7,6 +7,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 from starlette.applications import Starlette
@@ -18,8 +19,10 @@ from typer.testing import CliRunner
 
 from carstudio.cli import app
 from carstudio.config import Settings
-from carstudio.remote import RemoteStudio
+from carstudio.errors import CarStudioError
+from carstudio.remote import RemoteStudio, ServerUnreachable
 from carstudio.web.app import create_app
+from carstudio.web.protocol import BUSY
 from tests.batch_helpers import CARS, csv_of, numbered_cars
 from tests.fakes.replicate import FakeReplicate
 from tests.serving import free_socket, servers
@@ -228,3 +231,30 @@ def test_ctrl_c_leaves_the_batch_running_on_the_server(
     assert result.exit_code == 130, result.output
     assert "keeps running on the server" in result.output
     assert f"{server}/api/batch/" in result.output
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "again"),
+    [
+        # Car Studio past its connection limit: its sentence, and another try.
+        (503, {"error": BUSY}, {"Retry-After": "1"}, True),
+        # A proxy's own page while Car Studio behind it restarts.
+        (502, "<html>Bad Gateway</html>", {}, True),
+        # Car Studio's own 503 for a setting to fix: no other try helps.
+        (503, {"error": "Set REPLICATE_API_TOKEN."}, {}, False),
+    ],
+)
+def test_a_server_busy_or_restarting_is_tried_again_and_a_refusal_is_not(
+    status: int, body: object, headers: dict[str, str], again: bool
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if isinstance(body, dict):
+            return httpx.Response(status, json=body, headers=headers)
+        return httpx.Response(status, text=str(body), headers=headers)
+
+    remote = RemoteStudio("http://127.0.0.1:8000", transport=httpx.MockTransport(answer))
+    with pytest.raises(CarStudioError) as raised:
+        remote.status("0" * 32)
+    assert isinstance(raised.value, ServerUnreachable) is again
+    if isinstance(body, dict):
+        assert raised.value.message == body["error"]

@@ -209,10 +209,12 @@ class RemoteStudio:
         if status == 401:
             raise CarStudioError(TOKEN_NEEDED)
         error, details = _error_of(response)
-        if error is None and status in _GATEWAY:
-            # A proxy's own page while Car Studio behind it restarts: worth another try.
+        if status in _GATEWAY and (error is None or "retry-after" in response.headers):
+            # A proxy's own page while Car Studio behind it restarts, or Car Studio at its
+            # connection limit: worth another try.
             raise ServerUnreachable(
-                f"cannot reach Car Studio at {self.base} ({status} {response.reason_phrase})"
+                error
+                or f"cannot reach Car Studio at {self.base} ({status} {response.reason_phrase})"
             )
         message = error or f"the server at {self.base} answered {status} {response.reason_phrase}"
         raise (InvalidInput if status in _BAD_INPUT else CarStudioError)(message, details)

@@ -46,9 +46,8 @@ class AccessLog:
 
 
 def _line(scope: Scope, status: int) -> None:
-    ACCESS.info(
-        '%s - "%s %s HTTP/%s" %d',
-        _client(scope),
+    log_answer(
+        scope.get("client"),
         scope["method"],
         _target(scope),
         scope.get("http_version", "1.1"),
@@ -56,9 +55,18 @@ def _line(scope: Scope, status: int) -> None:
     )
 
 
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else "-"
+def log_answer(
+    client: tuple[str, int] | None, method: str, target: str, http_version: str, status: int
+) -> None:
+    """The access line of one answer; the server's protocol writes those it gives itself."""
+    ACCESS.info(
+        '%s - "%s %s HTTP/%s" %d',
+        f"{client[0]}:{client[1]}" if client else "-",
+        method,
+        target,
+        http_version,
+        status,
+    )
 
 
 def _target(scope: Scope) -> str:

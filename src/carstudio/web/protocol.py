@@ -7,20 +7,32 @@ the bytes of each head (request line and headers) are counted as they arrive; a 
 connection closed, and nothing more of it is parsed or kept. The count starts again with every
 request, so keep-alive and pipelining work as before; a refusal waits for the answers to the
 requests before it on the connection, so those are still given, in order.
+
+Past the connection limit (`CARSTUDIO_MAX_CONNECTIONS`), uvicorn answers a request with a
+plain-text 503 of its own; here it is Car Studio's: the `{error}` sentence, the security
+headers, `Retry-After`, and a line in the access log, as the refused head has too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
+from starlette.types import Receive, Scope, Send
+from uvicorn._types import ASGI3Application
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
+from carstudio.web.access_log import AccessLog, log_answer
 from carstudio.web.errors import error_body
-from carstudio.web.security import COMMON_HEADERS, FILE_POLICY
+from carstudio.web.security import COMMON_HEADERS, FILE_POLICY, refuse
 
 MAX_HEADER_BYTES = 64 * 1024
 """The most a request head may take. Browsers send a few KB, cookies included."""
@@ -28,6 +40,18 @@ MAX_HEADER_BYTES = 64 * 1024
 HEAD_TOO_LARGE = (
     f"The request head is larger than {MAX_HEADER_BYTES // 1024} KB, the most Car Studio accepts."
 )
+
+BUSY = "Car Studio is answering as many connections as it takes at once; try again in a moment."
+_SHOWN_TARGET = 200
+"""Characters of a refused head's target the access log shows."""
+
+
+async def _busy(scope: Scope, receive: Receive, send: Send) -> None:
+    await refuse(send, 503, BUSY, extra_headers=((b"retry-after", b"1"),))
+
+
+_BUSY = cast(ASGI3Application, AccessLog(_busy))
+"""The answer past the connection limit, logged as every answer of the app is."""
 
 # The shortest a request line and a header line can be besides what the parser hands over:
 # "GET" + " " + url + " HTTP/1.1\r\n", name + ":" + value + "\r\n", and the blank line.
@@ -100,6 +124,9 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        super()._start_asgi_task(cycle, _BUSY if app is service_unavailable else app)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self._refused and not self.pipeline and self.cycle.response_complete:
@@ -127,3 +154,9 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.transport.write(STATUS_LINE[400] + head + b"\r\n" + body)
         self.transport.close()
+        # The request line as far as it came: the method is known once the target began.
+        method = self.parser.get_method().decode("latin-1") if self.url else "-"
+        target = self.url[:_SHOWN_TARGET].decode("latin-1") or "-"
+        if len(self.url) > _SHOWN_TARGET:
+            target += "…"
+        log_answer(self.client, method, target, self.parser.get_http_version(), 400)

@@ -87,7 +87,7 @@ class SecurityMiddleware:
         host = headers.get("host", "")
         if not self.any_host and host_name(host) not in self.allowed_hosts:
             shown = host[:100] or "(none)"
-            await _refuse(
+            await refuse(
                 send,
                 400,
                 f"Car Studio does not answer to the address {shown!r}; if that is how people "
@@ -95,7 +95,7 @@ class SecurityMiddleware:
             )
             return
         if scope["method"] in UNSAFE_METHODS and _cross_site(headers, host):
-            await _refuse(
+            await refuse(
                 send,
                 403,
                 "This request came from another web site, so Car Studio refused it; "
@@ -140,9 +140,16 @@ def _cross_site(headers: Headers, host: str) -> bool:
     return authority.lower() != host.strip().lower()
 
 
-async def _refuse(
-    send: Send, status: int, message: str, details: list[dict[str, str]] | None = None
+async def refuse(
+    send: Send,
+    status: int,
+    message: str,
+    details: list[dict[str, str]] | None = None,
+    *,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
+    """Answer before routing, with the usual `{error}` sentence and the security headers, and
+    close the connection."""
     body = json.dumps(error_body(message, details)).encode()
     await send(
         {
@@ -152,6 +159,7 @@ async def _refuse(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *extra_headers,
                 *COMMON_HEADERS,
                 (b"content-security-policy", FILE_POLICY.encode()),
             ],
