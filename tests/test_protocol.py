@@ -16,7 +16,7 @@ import pytest
 from carstudio.config import Settings
 from carstudio.web.app import create_app
 from carstudio.web.limits import server_options
-from carstudio.web.protocol import HEAD_TOO_LARGE, MAX_HEADER_BYTES
+from carstudio.web.protocol import HEAD_TOO_LARGE, MAX_HEADER_BYTES, NOT_HTTP
 from tests.batch_helpers import numbered_cars
 from tests.serving import servers
 
@@ -93,10 +93,10 @@ def connect(make_settings: Callable[..., Settings]) -> Iterator[Callable[[], Con
             connection.close()
 
 
-def assert_refused_and_closed(answers: list[Answer]) -> None:
-    """One 400 with the head-size sentence, then the server closed the connection."""
+def assert_refused_and_closed(answers: list[Answer], sentence: str = HEAD_TOO_LARGE) -> None:
+    """One 400 with the sentence (the head-size one), then the server closed the connection."""
     assert [answer.status for answer in answers] == [400], answers
-    assert answers[0].json == {"error": HEAD_TOO_LARGE}
+    assert answers[0].json == {"error": sentence}
     assert answers[0].headers["connection"] == "close"
     assert answers[0].headers["content-type"] == "application/json"
     assert answers[0].headers["x-content-type-options"] == "nosniff"
@@ -138,6 +138,21 @@ def test_a_pipelined_request_over_the_limit_is_refused_after_the_answer_before_i
     first, *rest = connection.answers()
     assert first.status == 200 and first.json["status"] == "ok"
     assert_refused_and_closed(rest)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"HELLO THERE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n"],
+    ids=["not-a-request-line", "bad-content-length"],
+)
+def test_a_request_that_is_not_http_gets_the_usual_sentence_after_the_answer_before_it(
+    connect: Callable[[], Connection], request_bytes: bytes
+) -> None:
+    connection = connect()
+    connection.send(connection.get() + request_bytes)
+    first, *rest = connection.answers()
+    assert first.status == 200
+    assert_refused_and_closed(rest, NOT_HTTP)
 
 
 def test_keep_alive_and_pipelined_requests_are_answered_on_one_connection(

@@ -6,11 +6,13 @@ the bytes of each head (request line and headers) are counted as they arrive; a 
 `MAX_HEADER_BYTES`, finished or not, is answered 400 with the usual `{error}` sentence and the
 connection closed, and nothing more of it is parsed or kept. The count starts again with every
 request, so keep-alive and pipelining work as before; a refusal waits for the answers to the
-requests before it on the connection, so those are still given, in order.
+requests before it on the connection, so those are still given, in order. A request the parser
+cannot read as HTTP is refused the same way (uvicorn answers it at once, in plain text, ahead
+of the answers still owed on its connection).
 
 Past the connection limit (`CARSTUDIO_MAX_CONNECTIONS`), uvicorn answers a request with a
 plain-text 503 of its own; here it is Car Studio's: the `{error}` sentence, the security
-headers, `Retry-After`, and a line in the access log, as the refused head has too.
+headers, `Retry-After`, and a line in the access log, as each refusal here has too.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ MAX_HEADER_BYTES = 64 * 1024
 HEAD_TOO_LARGE = (
     f"The request head is larger than {MAX_HEADER_BYTES // 1024} KB, the most Car Studio accepts."
 )
+NOT_HTTP = "The request could not be read as HTTP/1.1; send it again as a well-formed request."
 
 BUSY = "Car Studio is answering as many connections as it takes at once; try again in a moment."
 _SHOWN_TARGET = 200
@@ -84,17 +87,18 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._in_head = True  # between requests, what arrives next is a head
         self._head_bytes = 0  # bytes of the current head in earlier reads
         self._elsewhere = 0  # bytes of the current read that were not the current head
-        self._refused = False
+        self._refusal: str | None = None  # the sentence refusing the current request
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refusal is not None:
             return  # the rest of a refused head is dropped, not parsed
         self._elsewhere = 0
         super().data_received(data)
-        if self._in_head and not self._refused and not self.transport.is_closing():
+        if self._in_head and self._refusal is None and not self.transport.is_closing():
             self._head_bytes += len(data) - self._elsewhere
             if self._head_bytes > self.max_head_bytes:
-                self._refuse()
+                self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
+                self._refuse(HEAD_TOO_LARGE)
 
     def on_headers_complete(self) -> None:
         method = self.parser.get_method()
@@ -102,7 +106,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         measured += sum(len(name) + len(value) for name, value in self.headers)
         measured += _HEADER_LINE_EXTRA * len(self.headers)
         if max(measured, self._head_bytes) > self.max_head_bytes:
-            self._refused = True
+            self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
+            self._refusal = HEAD_TOO_LARGE
             # uvicorn answers a parser error with `send_400_response`, which answers this one.
             raise HeadTooLarge
         self._elsewhere += max(0, measured - self._head_bytes)
@@ -119,30 +124,28 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        if self._refused:
-            self._refuse()
-        else:
-            super().send_400_response(msg)
+        """uvicorn's answer to a request its parser stopped at: a head refused here, or one
+        that is not HTTP at all (uvicorn answers that in plain text of its own)."""
+        self._refuse(self._refusal or NOT_HTTP)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         super()._start_asgi_task(cycle, _BUSY if app is service_unavailable else app)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._refused and not self.pipeline and self.cycle.response_complete:
+        if self._refusal is not None and not self.pipeline and self.cycle.response_complete:
             self._answer_refusal()
 
-    def _refuse(self) -> None:
-        """Refuse the head now, or after the answers still owed for earlier requests."""
-        self._refused = True
-        self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
+    def _refuse(self, sentence: str) -> None:
+        """Refuse the request now, or after the answers still owed for earlier requests."""
+        self._refusal = sentence
         if self.cycle is None or self.cycle.response_complete:
             self._answer_refusal()
 
     def _answer_refusal(self) -> None:
         if self.transport.is_closing():
             return
-        body = json.dumps(error_body(HEAD_TOO_LARGE)).encode()
+        body = json.dumps(error_body(self._refusal or NOT_HTTP)).encode()
         headers = [
             *self.server_state.default_headers,
             (b"content-type", b"application/json"),
