@@ -196,6 +196,8 @@ FIGURES: dict[str, list[Figure]] = {
         Figure("healthz_p99_ms_slow_heads_opening", "ms"),
         # Every slow upload is answered 408 and closed once the body timeout passes.
         Figure("slow_uploads_cut_408", "", "= 1000", lambda r: r["slow_uploads_cut_408"] == 1000),
+        # And every slow head once the head timeout passes.
+        Figure("slow_heads_cut_408", "", "= 1000", lambda r: r["slow_heads_cut_408"] == 1000),
         # A refused 200 MB body must not be held: the peak stays where it was, within noise.
         Figure(
             "large_body_hwm_growth_mb",

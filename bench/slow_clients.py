@@ -5,19 +5,20 @@ Two kinds of slow client, 1,000 of each kind at a time:
 
 - slow uploads: the request head and the first bytes of a multipart CSV body, then nothing.
   Each holds a request task waiting for its body until CARSTUDIO_BODY_TIMEOUT.
-- slow heads: half a request line, then nothing. uvicorn waits for the rest of a request head
-  for as long as the client likes (only a proxy in front can stop that).
+- slow heads: a request line and half a header, then nothing. Each holds a connection until
+  CARSTUDIO_HEAD_TIMEOUT.
 
 The normal client sends one keep-alive request after another on its own connection; rounds
 without and with the slow clients alternate, so the machine's other work affects both alike.
 The first second after the slow clients connect, while the server takes in their 1,000
 requests, is reported apart (`..._opening`) from the time they are only held.
-The server here allows more connections than the slow clients take and a body timeout longer
-than a round, so the figures are the latency of real answers while everything is held.
+The server here allows more connections than the slow clients take and body and head timeouts
+longer than a round, so the figures are the latency of real answers while everything is held.
 
-Then, on a server with a 2 s body timeout, 1,000 slow uploads are left to time out: each must be
-answered 408 and closed. And the server's peak memory is read before and after a 200 MB JSON
-body, declared and chunked, which must be refused without being held.
+Then, on a server with 2 s body and head timeouts, 1,000 slow uploads and then 1,000 slow heads
+are left to time out: each must be answered 408 and closed. And the server's peak memory is
+read before and after a 200 MB JSON body, declared and chunked, which must be refused without
+being held.
 
 Opening 2,000 sockets (both ends on this machine) needs more open files than some shells allow:
 the benchmark raises its soft RLIMIT_NOFILE to the hard limit when it is lower than that, and the
@@ -183,9 +184,9 @@ async def _side_by_side(port: int) -> dict[str, Any]:
     }
 
 
-async def _cut_off(port: int) -> dict[str, Any]:
-    """1,000 slow uploads left alone on a server with a short body timeout."""
-    slow = SlowClients(port, _slow_upload(port))
+async def _cut_off(port: int, opening: bytes) -> dict[str, Any]:
+    """1,000 slow clients left alone on a server with short body and head timeouts."""
+    slow = SlowClients(port, opening)
     began = time.perf_counter()
     await slow.open(SLOW_CLIENTS)
     answers = await slow.answers(timeout=CUT_TIMEOUT_S * 10)
@@ -267,6 +268,7 @@ def run(work: Path) -> dict[str, Any]:
         "held",
         CARSTUDIO_MAX_CONNECTIONS=str(SLOW_CLIENTS + 100),
         CARSTUDIO_BODY_TIMEOUT="600",
+        CARSTUDIO_HEAD_TIMEOUT="600",
     )
     try:
         measured = asyncio.run(_side_by_side(port))
@@ -279,9 +281,11 @@ def run(work: Path) -> dict[str, Any]:
         "cut",
         CARSTUDIO_MAX_CONNECTIONS=str(SLOW_CLIENTS + 100),
         CARSTUDIO_BODY_TIMEOUT=str(CUT_TIMEOUT_S),
+        CARSTUDIO_HEAD_TIMEOUT=str(CUT_TIMEOUT_S),
     )
     try:
-        cut = asyncio.run(_cut_off(port))
+        cut = asyncio.run(_cut_off(port, _slow_upload(port)))
+        cut_heads = asyncio.run(_cut_off(port, _slow_head(port)))
     finally:
         stop(server)
     log += (work / "cut" / "server.log").read_text(errors="replace")
@@ -298,6 +302,7 @@ def run(work: Path) -> dict[str, Any]:
         figures[f"healthz_p99_ratio_{kind}"] = latency[kind]["p99_ms"] / unloaded["p99_ms"]
         figures[f"healthz_p99_ms_{kind}_opening"] = latency[f"{kind}_opening"]["p99_ms"]
     figures["slow_uploads_cut_408"] = cut["answered_408"]
+    figures["slow_heads_cut_408"] = cut_heads["answered_408"]
     figures["large_body_hwm_growth_mb"] = large["growth_mb"]
     figures["details"] = {
         "slow_clients": SLOW_CLIENTS,
@@ -307,6 +312,7 @@ def run(work: Path) -> dict[str, Any]:
         "slow_clients_held_throughout": measured["held_throughout"],
         "seconds_to_open_1000": measured["seconds_to_open_1000"],
         "cut_off": cut | {"body_timeout_s": CUT_TIMEOUT_S},
+        "cut_off_heads": cut_heads | {"head_timeout_s": CUT_TIMEOUT_S},
         "large_body": large,
         "open_files": files,
         "tracebacks_in_server_logs": log.count("Traceback"),

@@ -290,9 +290,12 @@ def test_an_answer_given_before_the_body_was_read_closes_the_connection(app: ASG
 
 
 def test_serve_bounds_connections_idle_time_and_headers() -> None:
-    options = server_options(Settings(_env_file=None, max_connections=40, keepalive_seconds=7))
+    options = server_options(
+        Settings(_env_file=None, max_connections=40, keepalive_seconds=7, head_timeout=4)
+    )
+    protocol = options.pop("http")
+    assert (protocol.func, protocol.keywords) == (HeadLimitedProtocol, {"head_timeout": 4})
     assert options == {
-        "http": HeadLimitedProtocol,
         "limit_concurrency": 41,
         "timeout_keep_alive": 7,
         "access_log": False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from carstudio.config import Settings
 from carstudio.web.app import create_app
 from carstudio.web.limits import server_options
-from carstudio.web.protocol import HEAD_TOO_LARGE, MAX_HEADER_BYTES, NOT_HTTP
+from carstudio.web.protocol import HEAD_TOO_LARGE, MAX_HEADER_BYTES, NOT_HTTP, head_too_slow
 from tests.batch_helpers import numbered_cars
 from tests.serving import servers
 
@@ -77,15 +78,19 @@ class Connection:
 
 
 @pytest.fixture
-def connect(make_settings: Callable[..., Settings]) -> Iterator[Callable[[], Connection]]:
-    """`connect()`: a new connection to Car Studio, served as `carstudio serve` serves it."""
-    settings = make_settings()
+def connect(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Connection]]:
+    """`connect(**settings)`: a new connection to Car Studio, served as `carstudio serve`
+    serves it (with those settings: a test starts one server)."""
     opened: list[Connection] = []
+    ports: list[int] = []
     with servers() as running:
-        port = int(running.start(create_app(settings), **server_options(settings)).split(":")[-1])
 
-        def open_one() -> Connection:
-            opened.append(Connection(port))
+        def open_one(**overrides: Any) -> Connection:
+            if not ports:
+                settings = make_settings(**overrides)
+                address = running.start(create_app(settings), **server_options(settings))
+                ports.append(int(address.split(":")[-1]))
+            opened.append(Connection(ports[0]))
             return opened[-1]
 
         yield open_one
@@ -93,9 +98,12 @@ def connect(make_settings: Callable[..., Settings]) -> Iterator[Callable[[], Con
             connection.close()
 
 
-def assert_refused_and_closed(answers: list[Answer], sentence: str = HEAD_TOO_LARGE) -> None:
-    """One 400 with the sentence (the head-size one), then the server closed the connection."""
-    assert [answer.status for answer in answers] == [400], answers
+def assert_refused_and_closed(
+    answers: list[Answer], sentence: str = HEAD_TOO_LARGE, status: int = 400
+) -> None:
+    """One refusal with the sentence (the head-size one), then the server closed the
+    connection."""
+    assert [answer.status for answer in answers] == [status], answers
     assert answers[0].json == {"error": sentence}
     assert answers[0].headers["connection"] == "close"
     assert answers[0].headers["content-type"] == "application/json"
@@ -109,7 +117,7 @@ def answers_to_gets(connection: Connection, count: int) -> list[int]:
 
 @pytest.mark.parametrize("end", [True, False], ids=["finished", "unfinished"])
 def test_a_head_over_the_limit_in_one_piece_is_refused_and_the_connection_closed(
-    connect: Callable[[], Connection], end: bool
+    connect: Callable[..., Connection], end: bool
 ) -> None:
     connection = connect()
     connection.send(connection.get(filler=MAX_HEADER_BYTES + KB, end=end))
@@ -118,7 +126,7 @@ def test_a_head_over_the_limit_in_one_piece_is_refused_and_the_connection_closed
 
 
 def test_a_head_trickled_in_pieces_is_refused_once_it_passes_the_limit(
-    connect: Callable[[], Connection],
+    connect: Callable[..., Connection],
 ) -> None:
     connection = connect()
     head = connection.get(filler=MAX_HEADER_BYTES, end=False)[: MAX_HEADER_BYTES + 1]
@@ -131,7 +139,7 @@ def test_a_head_trickled_in_pieces_is_refused_once_it_passes_the_limit(
 
 
 def test_a_pipelined_request_over_the_limit_is_refused_after_the_answer_before_it(
-    connect: Callable[[], Connection],
+    connect: Callable[..., Connection],
 ) -> None:
     connection = connect()
     connection.send(connection.get() + connection.get(filler=MAX_HEADER_BYTES + KB))
@@ -140,13 +148,42 @@ def test_a_pipelined_request_over_the_limit_is_refused_after_the_answer_before_i
     assert_refused_and_closed(rest)
 
 
+def test_a_head_not_whole_in_time_gets_408_and_a_silent_connection_is_let_go(
+    connect: Callable[..., Connection],
+) -> None:
+    timeout = 0.6
+    # Half a request line on a new connection, then nothing.
+    started = time.monotonic()
+    slow = connect(head_timeout=timeout)
+    slow.send(b"GET /hea")
+    assert_refused_and_closed(slow.answers(), head_too_slow(timeout), status=408)
+    assert timeout <= time.monotonic() - started < timeout + 2
+
+    # Nothing at all: the connection is closed without an answer.
+    silent = connect()
+    assert silent.answers() == []
+
+    # On a kept-alive connection, a later head is timed from its first byte: the idle time
+    # between requests is not counted against it.
+    kept = connect()
+    assert answers_to_gets(kept, 1) == [200]
+    time.sleep(timeout / 3)
+    head = kept.get()
+    kept.send(head[:10])
+    time.sleep(timeout / 3)
+    kept.send(head[10:])
+    assert [answer.status for answer in kept.answers(1)] == [200]
+    kept.send(head[:10])
+    assert_refused_and_closed(kept.answers(), head_too_slow(timeout), status=408)
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [b"HELLO THERE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n"],
     ids=["not-a-request-line", "bad-content-length"],
 )
 def test_a_request_that_is_not_http_gets_the_usual_sentence_after_the_answer_before_it(
-    connect: Callable[[], Connection], request_bytes: bytes
+    connect: Callable[..., Connection], request_bytes: bytes
 ) -> None:
     connection = connect()
     connection.send(connection.get() + request_bytes)
@@ -156,7 +193,7 @@ def test_a_request_that_is_not_http_gets_the_usual_sentence_after_the_answer_bef
 
 
 def test_keep_alive_and_pipelined_requests_are_answered_on_one_connection(
-    connect: Callable[[], Connection],
+    connect: Callable[..., Connection],
 ) -> None:
     connection = connect()
     for _ in range(3):

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         description="CARSTUDIO_KEEPALIVE_SECONDS: how long an idle connection stays open after "
         "an answer, waiting for its next request.",
     )
+    head_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="CARSTUDIO_HEAD_TIMEOUT: seconds Car Studio waits for a request's head (its "
+        "request line and headers), from the connection's opening or the head's first byte; a "
+        "client that has not sent it whole by then gets 408, or, having sent nothing, is let go.",
+    )
     body_timeout: float = Field(
         default=30.0,
         gt=0,

@@ -12,12 +12,13 @@
   waits for the rest of a body that nothing will read.
 
 Refusals are the usual `{error}` sentence with `Connection: close`. What only the server
-(uvicorn) can bound, connections, idle keep-alive and the size of a request head, is in
-`server_options`; the head limit is kept by Car Studio's HTTP protocol (`protocol.py`).
+(uvicorn) can bound, connections, idle keep-alive and the size and time of a request head, is
+in `server_options`; the head's limits are kept by Car Studio's HTTP protocol (`protocol.py`).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection
 from typing import Any
@@ -60,11 +61,12 @@ def too_slow(timeout: float) -> BodyRefused:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn arguments that bound connections: how many, how long idle, how large a
-    request head. Slowly sent headers are bounded by none of them (see the README's Security)."""
+    request head and how long it may take to arrive."""
     return {
-        # uvicorn's httptools protocol, refusing a head over MAX_HEADER_BYTES (h11 has a limit
-        # of its own, but costs a third more per request).
-        "http": HeadLimitedProtocol,
+        # uvicorn's httptools protocol, refusing a head over MAX_HEADER_BYTES or slower than
+        # CARSTUDIO_HEAD_TIMEOUT (h11 has a size limit of its own, but costs a third more per
+        # request, and no time limit).
+        "http": functools.partial(HeadLimitedProtocol, head_timeout=settings.head_timeout),
         # uvicorn refuses a request once the open connections, its own included, reach the
         # limit; one more makes CARSTUDIO_MAX_CONNECTIONS the number that are answered.
         "limit_concurrency": settings.max_connections + 1,

@@ -1,5 +1,5 @@
-"""The HTTP/1.1 protocol Car Studio's server speaks: uvicorn's httptools protocol with a bound on
-the size of a request head.
+"""The HTTP/1.1 protocol Car Studio's server speaks: uvicorn's httptools protocol with bounds on
+the size of a request head and on the time it takes to arrive.
 
 httptools parses fast but keeps a head of any size, as long as the client keeps sending it. Here
 the bytes of each head (request line and headers) are counted as they arrive; a head past
@@ -9,6 +9,11 @@ request, so keep-alive and pipelining work as before; a refusal waits for the an
 requests before it on the connection, so those are still given, in order. A request the parser
 cannot read as HTTP is refused the same way (uvicorn answers it at once, in plain text, ahead
 of the answers still owed on its connection).
+
+uvicorn waits for a request head as long as the client likes. Here a head must arrive whole
+within `head_timeout` (CARSTUDIO_HEAD_TIMEOUT) of the connection's opening, or, on a kept-alive
+connection, of its first byte: a client that sent part of one gets 408; one that sent nothing
+is let go without an answer, as an idle kept-alive connection is.
 
 Past the connection limit (`CARSTUDIO_MAX_CONNECTIONS`), uvicorn answers a request with a
 plain-text 503 of its own; here it is Car Studio's: the `{error}` sentence, the security
@@ -43,6 +48,13 @@ HEAD_TOO_LARGE = (
     f"The request head is larger than {MAX_HEADER_BYTES // 1024} KB, the most Car Studio accepts."
 )
 NOT_HTTP = "The request could not be read as HTTP/1.1; send it again as a well-formed request."
+HEAD_TIMEOUT = 10.0
+"""Seconds a request head may take to arrive whole (CARSTUDIO_HEAD_TIMEOUT)."""
+
+
+def head_too_slow(timeout: float) -> str:
+    return f"The request head did not arrive within {timeout:g} seconds; send the request again."
+
 
 BUSY = "Car Studio is answering as many connections as it takes at once; try again in a moment."
 _SHOWN_TARGET = 200
@@ -82,12 +94,25 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        head_timeout: float = HEAD_TIMEOUT,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.head_timeout = head_timeout
         self._in_head = True  # between requests, what arrives next is a head
         self._head_bytes = 0  # bytes of the current head in earlier reads
         self._elsewhere = 0  # bytes of the current read that were not the current head
-        self._refusal: str | None = None  # the sentence refusing the current request
+        self._refusal: tuple[int, str] | None = None  # the answer refusing the current request
+        self._head_begun = False  # the current head's first byte has come
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._time_head()  # the first head is timed from the connection's opening
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timing_head()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
@@ -98,16 +123,24 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             self._head_bytes += len(data) - self._elsewhere
             if self._head_bytes > self.max_head_bytes:
                 self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
-                self._refuse(HEAD_TOO_LARGE)
+                self._refuse(400, HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_begun = True
+        if self._head_timer is None:
+            self._time_head()  # a later head is timed from its first byte
 
     def on_headers_complete(self) -> None:
+        self._stop_timing_head()
+        self._head_begun = False
         method = self.parser.get_method()
         measured = len(method) + len(self.url) + _REQUEST_LINE_EXTRA
         measured += sum(len(name) + len(value) for name, value in self.headers)
         measured += _HEADER_LINE_EXTRA * len(self.headers)
         if max(measured, self._head_bytes) > self.max_head_bytes:
             self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
-            self._refusal = HEAD_TOO_LARGE
+            self._refusal = (400, HEAD_TOO_LARGE)
             # uvicorn answers a parser error with `send_400_response`, which answers this one.
             raise HeadTooLarge
         self._elsewhere += max(0, measured - self._head_bytes)
@@ -126,7 +159,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request its parser stopped at: a head refused here, or one
         that is not HTTP at all (uvicorn answers that in plain text of its own)."""
-        self._refuse(self._refusal or NOT_HTTP)
+        self._refuse(*(self._refusal or (400, NOT_HTTP)))
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         super()._start_asgi_task(cycle, _BUSY if app is service_unavailable else app)
@@ -136,16 +169,38 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         if self._refusal is not None and not self.pipeline and self.cycle.response_complete:
             self._answer_refusal()
 
-    def _refuse(self, sentence: str) -> None:
+    def _time_head(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _stop_timing_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self._refusal is not None:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._time_head()  # the rest of the head waits for an answer of ours, not the client
+            return
+        if not self._head_begun:
+            self.transport.close()  # a connection that never sent a request is let go quietly
+            return
+        self.logger.warning("Request head not whole after %g s refused.", self.head_timeout)
+        self._refuse(408, head_too_slow(self.head_timeout))
+
+    def _refuse(self, status: int, sentence: str) -> None:
         """Refuse the request now, or after the answers still owed for earlier requests."""
-        self._refusal = sentence
+        self._refusal = (status, sentence)
         if self.cycle is None or self.cycle.response_complete:
             self._answer_refusal()
 
     def _answer_refusal(self) -> None:
         if self.transport.is_closing():
             return
-        body = json.dumps(error_body(self._refusal or NOT_HTTP)).encode()
+        status, sentence = self._refusal or (400, NOT_HTTP)
+        body = json.dumps(error_body(sentence)).encode()
         headers = [
             *self.server_state.default_headers,
             (b"content-type", b"application/json"),
@@ -155,11 +210,11 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             (b"content-security-policy", FILE_POLICY.encode()),
         ]
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-        self.transport.write(STATUS_LINE[400] + head + b"\r\n" + body)
+        self.transport.write(STATUS_LINE[status] + head + b"\r\n" + body)
         self.transport.close()
         # The request line as far as it came: the method is known once the target began.
         method = self.parser.get_method().decode("latin-1") if self.url else "-"
         target = self.url[:_SHOWN_TARGET].decode("latin-1") or "-"
         if len(self.url) > _SHOWN_TARGET:
             target += "…"
-        log_answer(self.client, method, target, self.parser.get_http_version(), 400)
+        log_answer(self.client, method, target, self.parser.get_http_version(), status)
