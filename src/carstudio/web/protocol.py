@@ -48,8 +48,6 @@ HEAD_TOO_LARGE = (
     f"The request head is larger than {MAX_HEADER_BYTES // 1024} KB, the most Car Studio accepts."
 )
 NOT_HTTP = "The request could not be read as HTTP/1.1; send it again as a well-formed request."
-HEAD_TIMEOUT = 10.0
-"""Seconds a request head may take to arrive whole (CARSTUDIO_HEAD_TIMEOUT)."""
 
 
 def head_too_slow(timeout: float) -> str:
@@ -65,7 +63,7 @@ async def _busy(scope: Scope, receive: Receive, send: Send) -> None:
     await refuse(send, 503, BUSY, extra_headers=((b"retry-after", b"1"),))
 
 
-_BUSY = cast(ASGI3Application, AccessLog(_busy))
+_BUSY_ANSWER = cast(ASGI3Application, AccessLog(_busy))
 """The answer past the connection limit, logged as every answer of the app is."""
 
 # The shortest a request line and a header line can be besides what the parser hands over:
@@ -95,7 +93,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
-        head_timeout: float = HEAD_TIMEOUT,
+        head_timeout: float,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.head_timeout = head_timeout
@@ -162,7 +160,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         self._refuse(*(self._refusal or (400, NOT_HTTP)))
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        super()._start_asgi_task(cycle, _BUSY if app is service_unavailable else app)
+        super()._start_asgi_task(cycle, _BUSY_ANSWER if app is service_unavailable else app)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
