@@ -122,12 +122,14 @@ class HeadLimitedProtocol(HttpToolsProtocol):
             if self._head_bytes > self.max_head_bytes:
                 self.logger.warning("Request head over %d bytes refused.", self.max_head_bytes)
                 self._refuse(400, HEAD_TOO_LARGE)
+            elif self._head_begun and self._head_timer is None:
+                # A later head that began in this read and did not end in it is timed from
+                # now; one that arrives whole in one read, as nearly all do, needs no timer.
+                self._time_head()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_begun = True
-        if self._head_timer is None:
-            self._time_head()  # a later head is timed from its first byte
 
     def on_headers_complete(self) -> None:
         self._stop_timing_head()
