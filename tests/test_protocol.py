@@ -1,6 +1,7 @@
-"""Car Studio's HTTP protocol refuses a request head over 64 KB, however it arrives, and
-otherwise serves keep-alive and pipelined requests as before. Against a real server: Car Studio
-served by uvicorn with `carstudio serve`'s options, spoken to over raw sockets."""
+"""Car Studio's HTTP protocol refuses a request head over 64 KB, however it arrives, one that
+does not arrive in time, and a request that is not HTTP, each after the answers owed before it;
+otherwise it serves keep-alive and pipelined requests as before. Against a real server: Car
+Studio served by uvicorn with `carstudio serve`'s options, spoken to over raw sockets."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ class Connection:
 @pytest.fixture
 def connect(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Connection]]:
     """`connect(**settings)`: a new connection to Car Studio, served as `carstudio serve`
-    serves it (with those settings: a test starts one server)."""
+    serves it. A test starts one server, with the settings of its first `connect`."""
     opened: list[Connection] = []
     ports: list[int] = []
     with servers() as running:
