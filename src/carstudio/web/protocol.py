@@ -77,7 +77,8 @@ class HeadTooLarge(Exception):
 
 
 class HeadLimitedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing request heads over `max_head_bytes`.
+    """uvicorn's httptools protocol, refusing request heads over `max_head_bytes` or slower
+    than `head_timeout`, and answering its other refusals in Car Studio's words.
 
     A head still unfinished at the end of a read is counted byte for byte; one that ends
     within a read is measured from what the parser found in it (the request line and each
