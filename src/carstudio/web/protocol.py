@@ -23,7 +23,6 @@ headers, `Retry-After`, and a line in the access log, as each refusal here has t
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, cast
 
 from starlette.types import Receive, Scope, Send
@@ -38,8 +37,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from uvicorn.server import ServerState
 
 from carstudio.web.access_log import AccessLog, log_answer
-from carstudio.web.errors import error_body
-from carstudio.web.security import COMMON_HEADERS, FILE_POLICY, refuse
+from carstudio.web.security import refusal, refuse
 
 MAX_HEADER_BYTES = 64 * 1024
 """The most a request head may take. Browsers send a few KB, cookies included."""
@@ -201,16 +199,11 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         status, sentence = self._refusal or (400, NOT_HTTP)
-        body = json.dumps(error_body(sentence)).encode()
-        headers = [
-            *self.server_state.default_headers,
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            *COMMON_HEADERS,
-            (b"content-security-policy", FILE_POLICY.encode()),
-        ]
-        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        headers, body = refusal(sentence)
+        head = b"".join(
+            name + b": " + value + b"\r\n"
+            for name, value in (*self.server_state.default_headers, *headers)
+        )
         self.transport.write(STATUS_LINE[status] + head + b"\r\n" + body)
         self.transport.close()
         # The request line as far as it came: the method is known once the target began.

@@ -140,6 +140,26 @@ def _cross_site(headers: Headers, host: str) -> bool:
     return authority.lower() != host.strip().lower()
 
 
+def refusal(
+    message: str,
+    details: list[dict[str, str]] | None = None,
+    *,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of a refusal given before routing: the usual `{error}` sentence,
+    the security headers, and the connection closed after it."""
+    body = json.dumps(error_body(message, details)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *extra_headers,
+        *COMMON_HEADERS,
+        (b"content-security-policy", FILE_POLICY.encode()),
+    ]
+    return headers, body
+
+
 async def refuse(
     send: Send,
     status: int,
@@ -148,21 +168,7 @@ async def refuse(
     *,
     extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    """Answer before routing, with the usual `{error}` sentence and the security headers, and
-    close the connection."""
-    body = json.dumps(error_body(message, details)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-                *extra_headers,
-                *COMMON_HEADERS,
-                (b"content-security-policy", FILE_POLICY.encode()),
-            ],
-        }
-    )
+    """Send a `refusal` as the ASGI answer."""
+    headers, body = refusal(message, details, extra_headers=extra_headers)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
