@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,13 +72,16 @@ class Reviewer:
         image's shape against the output preset and whether it repeats another image are
         judged again, and the image is not decoded again."""
         if kept and kept.get("standard") == self._standard(spec):
-            return _judged_again(
-                Inspection.from_json(kept["inspection"]),
-                shape=lambda width, height: check_shape(
-                    width, height, spec.aspect_ratio, known_sizes(model), model_label(model), preset
-                ),
-                neighbours=neighbours,
+            known = Inspection.from_json(kept["inspection"])
+            shape = check_shape(
+                known.width,
+                known.height,
+                spec.aspect_ratio,
+                known_sizes(model),
+                model_label(model),
+                preset,
             )
+            return _judged_again(known, shape=shape, neighbours=neighbours)
         return one_at_a_time(
             inspect_image,
             image,
@@ -112,14 +115,12 @@ class Reviewer:
 
 
 def _judged_again(
-    known: Inspection,
-    *,
-    shape: Callable[[int, int], Check],
-    neighbours: tuple[Neighbour, ...],
+    known: Inspection, *, shape: Check, neighbours: tuple[Neighbour, ...]
 ) -> Inspection:
-    """An image's checks kept from before, with its shape and duplicate checks made anew."""
+    """An image's checks kept from before, with its shape check (made anew by the caller) and
+    its duplicate check made anew."""
     again = {
-        "shape": shape(known.width, known.height),
+        "shape": shape,
         "duplicate": check_duplicate(known.fingerprint or "", neighbours),
     }
     return Inspection(
