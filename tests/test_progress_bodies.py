@@ -13,6 +13,7 @@ from carstudio.jobs.states import RowState
 from carstudio.web import progress_bodies
 from carstudio.web.progress_bodies import ProgressBodies
 from carstudio.web.schemas import BatchStatusOut, RowProgressOut
+from tests.batch_helpers import running_status
 
 CHECKS = {
     "fingerprint": "ab" * 72 + ":" + "cd" * 48,
@@ -40,30 +41,6 @@ def _row(number: int, state: RowState = RowState.QUEUED) -> RowStatus:
     )
 
 
-def _status(rows: tuple[RowStatus, ...], version: int) -> JobStatus:
-    done = sum(row.state == RowState.DONE.value for row in rows)
-    return JobStatus(
-        id="0123456789abcdef0123456789abcdef",
-        state="running",
-        total=len(rows),
-        done=done,
-        failed=0,
-        canceled=0,
-        running=len(rows) - done,
-        created_at=1_700_000_000.0,
-        finished_at=None,
-        eta_seconds=12.0,
-        zip_ready=False,
-        source_name="lot.csv",
-        model="google/imagen-3",
-        provider="replicate",
-        concurrency=3,
-        fatal_error=None,
-        rows=rows,
-        version=version,
-    )
-
-
 def _whole(status: JobStatus) -> bytes:
     return BatchStatusOut.of(status).model_dump_json(by_alias=True).encode()
 
@@ -81,7 +58,7 @@ def test_each_version_is_the_whole_answer_with_only_changed_rows_made_again(
     monkeypatch.setattr(progress_bodies.RowProgressOut, "of", staticmethod(counting))
     bodies = ProgressBodies()
     rows = tuple(_row(n) for n in range(2, 52))
-    first = _status(rows, version=1)
+    first = running_status(rows, version=1)
     expected = _whole(first)
     made.clear()
     assert bodies.of(first) == expected
@@ -90,7 +67,7 @@ def test_each_version_is_the_whole_answer_with_only_changed_rows_made_again(
     assert bodies.of(first) == expected  # the same version: nothing is made again
     assert made == []
     changed = (*rows[:7], _row(9, RowState.DONE), *rows[8:])
-    second = _status(changed, version=2)
+    second = running_status(changed, version=2)
     expected = _whole(second)
     made.clear()
     body = bodies.of(second)
@@ -102,5 +79,5 @@ def test_each_version_is_the_whole_answer_with_only_changed_rows_made_again(
 
 
 def test_a_batch_without_rows_is_answered_as_the_model_would() -> None:
-    empty = dataclasses.replace(_status((), version=1), total=0, running=0)
+    empty = dataclasses.replace(running_status((), version=1), total=0, running=0)
     assert ProgressBodies().of(empty) == _whole(empty)

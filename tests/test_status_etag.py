@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from carstudio.jobs.progress import JobStatus, StatusCache
+from carstudio.jobs.progress import StatusCache
 from carstudio.jobs.service import BatchService
-from tests.batch_helpers import numbered_cars, wait_until
+from tests.batch_helpers import numbered_cars, running_status, wait_until
 from tests.fakes.replicate import FakeReplicate
 from tests.server_process import ServerProcess
 from tests.test_accounts import server, sign_in, signed_settings  # noqa: F401 - fixtures
@@ -82,24 +82,7 @@ def test_etags_differ_per_user_and_another_users_etag_gets_a_404(server) -> None
 def test_a_due_answer_is_looked_at_again_by_one_caller_while_the_others_keep_it() -> None:
     now = [100.0]
     cache = StatusCache(ttl=1.0, clock=lambda: now[0])
-    answer = JobStatus(
-        id="a" * 32,
-        state="running",
-        total=1,
-        done=0,
-        failed=0,
-        canceled=0,
-        running=1,
-        created_at=0.0,
-        finished_at=None,
-        eta_seconds=None,
-        zip_ready=False,
-        source_name="cars.csv",
-        model="preview",
-        provider="preview",
-        concurrency=3,
-        fatal_error=None,
-    )
+    answer = running_status()
     cache.put(answer.id, answer)
     assert cache.get(answer.id) is answer
     now[0] += 1.25  # due, whatever its share of the spread
